@@ -1,0 +1,123 @@
+"""Assign every measured byte under the root to one category, and Docker's own totals."""
+
+from __future__ import annotations
+
+import os
+
+from inspector.analysis.results import (
+    Category,
+    ContainerRow,
+    Finding,
+    ImageRow,
+    Kind,
+    Totals,
+    VolumeRow,
+)
+from inspector.analysis.sizes import Sizes, storage_path
+from inspector.model import Inventory, Usage
+
+DESCRIPTIONS = {
+    "image_layers": "layer dirs of images (what docker system df calls Images)",
+    "container_layers": "containers' writable layers and their -init layers",
+    "volumes": "volume directories",
+    "logs": "container log files",
+    "build_cache": "BuildKit snapshots and its state under buildkit/",
+    "orphans": "dirs and staging leftovers nothing references",
+    "unused_layers": "layerdb layers no image uses (dangling layers)",
+    "metadata": "image/, overlay2/l, containers' config files, volume metadata",
+    "other": "everything else under the root (network/, containerd/, swarm/, …)",
+}
+
+
+def _u(inv: Inventory, path: str | None) -> Usage:
+    return inv.usage.get(path, Usage(0, 0)) if path else Usage(0, 0)
+
+
+def reconcile(
+    inv: Inventory,
+    sizes: Sizes,
+    images: list[ImageRow],
+    containers: list[ContainerRow],
+    volumes: list[VolumeRow],
+    findings: list[Finding],
+) -> Totals:
+    """Docker's df numbers plus a byte-for-byte breakdown of the root by category."""
+    used = sizes.used_layers()
+    image_layers = {ch for row in images if not row.intermediate for ch in row.chain}
+    docker_images = sum(sizes.layer_size(ch) for ch in image_layers if ch in inv.layers)
+    docker_containers = sum(r.size_rw or 0 for r in containers)
+    docker_volumes = sum(r.size or 0 for r in volumes if r.in_docker_df)
+    bk_total = sum(r.size or 0 for r in inv.buildkit.records)
+    bk_reclaim = sum(r.size or 0 for r in inv.buildkit.records if not r.in_use and not r.shared)
+    logs = sum(r.log_size for r in containers)
+
+    cats: dict[str, Usage] = {k: Usage(0, 0) for k in DESCRIPTIONS}
+    # Storage dirs, by what owns them (a dir counts once, first owner wins).
+    owner: dict[str, str] = {}
+    for ch, layer in inv.layers.items():
+        owner.setdefault(layer.cache_id, "image_layers" if ch in used else "unused_layers")
+    for m in inv.rw_layers.values():
+        for x in (m.mount_id, m.init_id):
+            if x:
+                owner.setdefault(x, "container_layers")
+    for r in inv.removing_layers:
+        if r.cache_id:
+            owner.setdefault(r.cache_id, "orphans")
+    for k in inv.buildkit.snapshot_keys:
+        owner.setdefault(k, "build_cache")
+    for name, d in inv.storage_dirs.items():
+        cat = owner.get(name, "orphans")
+        cats[cat] = cats[cat] + _u(inv, d.path)
+    for v in inv.volumes.values():
+        if v.has_dir:
+            cats["volumes"] = cats["volumes"] + _u(inv, v.path)
+    for c in inv.containers.values():
+        cu = _u(inv, c.dir)
+        lsz = sum(lf.size for lf in c.logs)
+        ldisk = sum(lf.disk for lf in c.logs)
+        cats["logs"] = cats["logs"] + Usage(lsz, ldisk)
+        cats["metadata"] = cats["metadata"] + Usage(
+            max(cu.apparent - lsz, 0), max(cu.disk - ldisk, 0)
+        )
+    for s in inv.container_dirs_without_config:
+        cats["orphans"] = cats["orphans"] + _u(inv, s.path)
+    staged = Usage(0, 0)
+    for p in list(inv.layerdb_tmp) + [r.metadata_dir for r in inv.removing_layers]:
+        staged = staged + _u(inv, p)
+    cats["orphans"] = cats["orphans"] + staged
+    root = inv.root.path
+    for path, u in inv.usage.items():
+        if os.path.dirname(path) != root:
+            continue
+        name = os.path.basename(path)
+        if name == "buildkit":
+            cats["build_cache"] = cats["build_cache"] + u
+        elif name in ("image", "containers", "volumes") or path == inv.driver_home:
+            extra = u
+            if name == "image":
+                extra = Usage(max(u.apparent - staged.apparent, 0), max(u.disk - staged.disk, 0))
+            cats["metadata"] = cats["metadata"] + extra
+        elif inv.root.storage_driver and name == inv.root.storage_driver:
+            cats["metadata"] = cats["metadata"] + u
+        else:
+            cats["other"] = cats["other"] + u
+    if inv.driver_home and os.path.dirname(inv.driver_home) != root:
+        cats["metadata"] = cats["metadata"] + _u(inv, inv.driver_home)
+    reclaimable = sum(f.bytes for f in findings if f.reclaimable and f.kind != Kind.UNREADABLE)
+    categories = tuple(
+        Category(name, u.apparent, u.disk, DESCRIPTIONS[name]) for name, u in cats.items()
+    )
+    return Totals(
+        docker_images_size=docker_images,
+        docker_containers_size=docker_containers,
+        docker_volumes_size=docker_volumes,
+        docker_build_cache_size=bk_total,
+        build_cache_reclaimable=bk_reclaim,
+        log_size=logs,
+        reclaimable=reclaimable,
+        disk_total=sum(u.disk for u in cats.values()),
+        categories=categories,
+    )
+
+
+__all__ = ["reconcile", "storage_path"]

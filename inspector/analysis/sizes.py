@@ -1,0 +1,265 @@
+"""Docker's size numbers and sharing, computed from an Inventory (pure, no I/O)."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+
+from inspector.analysis.results import ContainerRow, ImageRow, LayerRow, VolumeRow
+from inspector.model import Inventory
+
+
+def chain_ids(diff_ids: Sequence[str]) -> tuple[str, ...]:
+    """OCI ChainIDs: chain[0] = diff[0]; chain[n] = sha256(chain[n-1] + " " + diff[n])."""
+    out: list[str] = []
+    for d in diff_ids:
+        if not out:
+            out.append(d)
+        else:
+            out.append("sha256:" + hashlib.sha256(f"{out[-1]} {d}".encode()).hexdigest())
+    return tuple(out)
+
+
+def storage_path(inv: Inventory, dir_name: str | None) -> str | None:
+    """Absolute path of a storage-driver dir by name."""
+    if not dir_name or not inv.driver_home:
+        return None
+    return os.path.join(inv.driver_home, dir_name)
+
+
+def diff_path(inv: Inventory, dir_name: str | None) -> str | None:
+    """The directory holding a layer's files (overlay2: <id>/diff; vfs: the dir itself)."""
+    p = storage_path(inv, dir_name)
+    if p is None:
+        return None
+    return os.path.join(p, "diff") if inv.root.storage_driver == "overlay2" else p
+
+
+def _usage(inv: Inventory, path: str | None) -> tuple[int | None, int]:
+    if path is None:
+        return None, 0
+    u = inv.usage.get(path)
+    if u is None:
+        return None, 0
+    return u.apparent, u.disk
+
+
+class Sizes:
+    """Per-object rows and the reference maps other analyses need."""
+
+    def __init__(self, inv: Inventory) -> None:
+        self.inv = inv
+        self.chains: dict[str, tuple[str, ...]] = {
+            iid: chain_ids(img.diff_ids) for iid, img in inv.images.items()
+        }
+        self.children: dict[str, list[str]] = defaultdict(list)
+        for iid, img in inv.images.items():
+            if img.parent and img.parent in inv.images:
+                self.children[img.parent].append(iid)
+        self.containers_by_image: dict[str, list[str]] = defaultdict(list)
+        for cid, c in inv.containers.items():
+            self.containers_by_image[c.image_id].append(cid)
+        # layer -> images (all images, intermediates too) and containers using it
+        self.layer_images: dict[str, list[str]] = defaultdict(list)
+        for iid in sorted(self.chains):
+            for ch in self.chains[iid]:
+                self.layer_images[ch].append(iid)
+        self.layer_containers: dict[str, list[str]] = defaultdict(list)
+        for cid in sorted(inv.containers):
+            for ch in self.container_chain(cid):
+                self.layer_containers[ch].append(cid)
+
+    def layer_size(self, chain_id: str) -> int:
+        """Recorded size of one layer (0 when unknown)."""
+        layer = self.inv.layers.get(chain_id)
+        return layer.size or 0 if layer is not None else 0
+
+    def container_chain(self, cid: str) -> tuple[str, ...]:
+        """Image layers under a container: its RW layer's parent chain (else its image's)."""
+        m = self.inv.rw_layers.get(cid)
+        top = m.parent if m is not None else None
+        if top is None:
+            c = self.inv.containers.get(cid)
+            return self.chains.get(c.image_id, ()) if c is not None else ()
+        chain: list[str] = []
+        seen: set[str] = set()
+        while top is not None and top not in seen and len(chain) < 1000:
+            seen.add(top)
+            chain.append(top)
+            layer = self.inv.layers.get(top)
+            top = layer.parent if layer is not None else None
+        chain.reverse()
+        return tuple(chain)
+
+    def is_tagged(self, iid: str) -> bool:
+        """Whether the image has a tag or a digest reference."""
+        img = self.inv.images[iid]
+        return bool(img.tags or img.digests)
+
+    def listed_images(self) -> list[str]:
+        """Images `docker images` lists: referenced ones, and untagged ones with no children."""
+        return [iid for iid in sorted(self.inv.images) if self.is_tagged(iid) or not self.children.get(iid)]
+
+    def image_rows(self) -> list[ImageRow]:
+        """One row per image with Docker's Size and SharedSize."""
+        listed = set(self.listed_images())
+        refs: dict[str, int] = defaultdict(int)
+        for iid in listed:
+            for ch in self.chains[iid]:
+                refs[ch] += 1
+        rows: list[ImageRow] = []
+        for iid in sorted(self.inv.images):
+            img = self.inv.images[iid]
+            chain = self.chains[iid]
+            missing = tuple(ch for ch in chain if ch not in self.inv.layers)
+            size = sum(self.layer_size(ch) for ch in chain)
+            shared = sum(self.layer_size(ch) for ch in chain if refs[ch] > 1)
+            # Freed by removing it: layers no other image (intermediates included) nor any
+            # container uses. Untagged parents go too when this is their only child.
+            owners = {iid} | set(self._untagged_ancestors(iid))
+            free = sum(
+                self.layer_size(ch)
+                for ch in chain
+                if set(self.layer_images[ch]) <= owners and not self.layer_containers.get(ch)
+            )
+            disk = 0
+            for ch in chain:
+                layer = self.inv.layers.get(ch)
+                if layer is not None:
+                    disk += _usage(self.inv, storage_path(self.inv, layer.cache_id))[1]
+            tagged = self.is_tagged(iid)
+            rows.append(
+                ImageRow(
+                    image=img,
+                    chain=chain,
+                    size=size,
+                    shared_size=shared,
+                    unique_size=size - shared,
+                    containers=tuple(sorted(self.containers_by_image.get(iid, []))),
+                    children=tuple(sorted(self.children.get(iid, []))),
+                    dangling=not img.tags and not self.children.get(iid),
+                    intermediate=not tagged and bool(self.children.get(iid)),
+                    reclaimable=free,
+                    disk_usage=disk,
+                    missing_layers=missing,
+                )
+            )
+        return rows
+
+    def _untagged_ancestors(self, iid: str) -> Iterable[str]:
+        """Untagged parents that `docker image rm` removes along with this image."""
+        seen: set[str] = set()
+        parent = self.inv.images[iid].parent
+        while parent and parent in self.inv.images and parent not in seen:
+            seen.add(parent)
+            if self.is_tagged(parent) or len(self.children.get(parent, [])) > 1:
+                break
+            yield parent
+            parent = self.inv.images[parent].parent
+
+    def layer_rows(self) -> list[LayerRow]:
+        """One row per layerdb layer, base-first order within ties by chain ID."""
+        rows: list[LayerRow] = []
+        for ch in sorted(self.inv.layers):
+            layer = self.inv.layers[ch]
+            sdir = storage_path(self.inv, layer.cache_id)
+            d = self.inv.storage_dirs.get(layer.cache_id)
+            measured, disk = _usage(self.inv, sdir)
+            rows.append(
+                LayerRow(
+                    layer=layer,
+                    diff_dir=diff_path(self.inv, layer.cache_id),
+                    storage_dir=sdir,
+                    link=d.link if d else None,
+                    lower=d.lower if d else (),
+                    size=layer.size or 0,
+                    disk_usage=disk,
+                    images=tuple(self.layer_images.get(ch, [])),
+                    containers=tuple(self.layer_containers.get(ch, [])),
+                    dir_exists=d is not None,
+                    measured_size=measured,
+                )
+            )
+        return rows
+
+    def container_rows(self) -> list[ContainerRow]:
+        """One row per container with Docker's SizeRw (apparent bytes of its upper dir)."""
+        rows: list[ContainerRow] = []
+        for cid in sorted(self.inv.containers):
+            c = self.inv.containers[cid]
+            m = self.inv.rw_layers.get(cid)
+            rw_dir = diff_path(self.inv, m.mount_id) if m else None
+            init_dir = diff_path(self.inv, m.init_id) if m and m.init_id else None
+            size_rw: int | None = None
+            disk = 0
+            if m and m.mount_id and m.mount_id in self.inv.storage_dirs:
+                apparent, disk = _usage(self.inv, storage_path(self.inv, m.mount_id))
+                if self.inv.root.storage_driver == "vfs":
+                    size_rw = self.inv.vfs_changes.get(cid)
+                else:
+                    size_rw = apparent
+            if m and m.init_id:
+                disk += _usage(self.inv, storage_path(self.inv, m.init_id))[1]
+            image_size = sum(self.layer_size(ch) for ch in self.container_chain(cid))
+            virtual = None if size_rw is None else size_rw + image_size
+            vols = tuple(sorted({mp.name for mp in c.mounts if mp.type == "volume" and mp.name}))
+            rows.append(
+                ContainerRow(
+                    container=c,
+                    rw_dir=rw_dir,
+                    init_dir=init_dir,
+                    size_rw=size_rw,
+                    virtual_size=virtual,
+                    disk_usage=disk,
+                    log_size=sum(lf.size for lf in c.logs),
+                    log_disk=sum(lf.disk for lf in c.logs),
+                    volumes=vols,
+                    image_present=c.image_id in self.inv.images,
+                )
+            )
+        return rows
+
+    def volume_users(self) -> dict[str, list[str]]:
+        """Volume name → containers with a MountPoint naming it with a driver (Docker's refs)."""
+        users: dict[str, list[str]] = defaultdict(list)
+        for cid in sorted(self.inv.containers):
+            names = {mp.name for mp in self.inv.containers[cid].mounts if mp.name and mp.driver}
+            for n in sorted(names):
+                users[n].append(cid)
+        return users
+
+    def volume_rows(self) -> list[VolumeRow]:
+        """One row per volume with Docker's Size and RefCount."""
+        users = self.volume_users()
+        rows: list[VolumeRow] = []
+        for name in sorted(self.inv.volumes):
+            v = self.inv.volumes[name]
+            size, disk = _usage(self.inv, v.path) if v.has_dir else (None, 0)
+            rows.append(
+                VolumeRow(
+                    volume=v,
+                    size=size,
+                    disk_usage=disk,
+                    links=len(users.get(name, [])),
+                    containers=tuple(users.get(name, [])),
+                    in_docker_df=v.driver == "local" and not v.options,
+                )
+            )
+        return rows
+
+    def used_layers(self) -> set[str]:
+        """Layers reachable from an image chain, a container's RW parent, or BuildKit."""
+        used: set[str] = set()
+        starts = [ch for chain in self.chains.values() for ch in chain]
+        starts += [m.parent for m in self.inv.rw_layers.values() if m.parent]
+        starts += [k for k in self.inv.buildkit.snapshot_keys if k.startswith("sha256:")]
+        starts += list(self.inv.buildkit.chain_ids)
+        for top in starts:
+            cur: str | None = top
+            while cur is not None and cur not in used:
+                used.add(cur)
+                layer = self.inv.layers.get(cur)
+                cur = layer.parent if layer is not None else None
+        return used

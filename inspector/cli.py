@@ -1,0 +1,223 @@
+"""Command line: parse arguments, run the pipeline, pick a presenter, map errors to exit codes.
+
+stdout carries data only (the report); diagnostics go to stderr as
+`docker-inspector: error: …` lines. Exit codes are documented in ExitCode and the README.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from enum import IntEnum
+
+from inspector import __version__
+from inspector.errors import InspectorError, RootError, UsageError
+from inspector.root import DEFAULT_ROOT
+from inspector.textsafe import clean
+
+PROG = "docker-inspector"
+
+
+class ExitCode(IntEnum):
+    """Process exit codes (stable; documented in --help and README)."""
+
+    OK = 0
+    """Success (audit: no threshold crossed)."""
+    THRESHOLD = 1
+    """audit: at least one threshold crossed or --fail-on kind found."""
+    USAGE = 2
+    """Bad arguments or config, unreadable or invalid data root, daemon unreachable."""
+    INTERNAL = 3
+    """A bug: an unexpected error (please report it with the message)."""
+
+
+EPILOG = """\
+exit codes:
+  0  success (audit: no threshold crossed)
+  1  audit: a threshold was crossed or a --fail-on finding kind was found
+  2  usage error, unreadable or invalid data root, unreachable daemon
+  3  internal error (a bug: please report it)
+
+docker-inspector never writes under the data root; it reads it offline.
+Without --root it reads /var/lib/docker; try --root sample_data/root for the bundled sample.
+"""
+
+
+def error(msg: str) -> None:
+    """Print one diagnostic line to stderr."""
+    print(f"{PROG}: error: {clean(msg)}", file=sys.stderr)
+
+
+def warn(msg: str) -> None:
+    """Print one warning line to stderr."""
+    print(f"{PROG}: warning: {clean(msg)}", file=sys.stderr)
+
+
+def _add_root(p: argparse.ArgumentParser, top: bool = False) -> None:
+    # Subcommands SUPPRESS the default so `--root X report` and `report --root X` both work.
+    p.add_argument(
+        "--root",
+        metavar="PATH",
+        default=None if top else argparse.SUPPRESS,
+        help=f"Docker data root to inspect (default {DEFAULT_ROOT})",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser with every subcommand."""
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description="Explain every byte of a Docker data root, offline and read-only.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    _add_root(parser, top=True)
+    sub = parser.add_subparsers(dest="command", metavar="{report,audit,tui}")
+
+    rep = sub.add_parser(
+        "report",
+        help="print a text or JSON report of the data root",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _add_root(rep)
+    rep.add_argument("--format", choices=["text", "json"], default="text")
+    rep.add_argument("--output", "-o", metavar="FILE", help="write the report to FILE instead of stdout")
+    rep.add_argument(
+        "--no-sizes",
+        action="store_true",
+        help="skip walking directories: recorded layer sizes only (fast)",
+    )
+    rep.add_argument(
+        "--large-log",
+        metavar="SIZE",
+        default="100MiB",
+        help="report container logs larger than SIZE (default 100MiB)",
+    )
+    rep.add_argument("--top", type=int, default=10, help="largest consumers to list (text)")
+
+    aud = sub.add_parser(
+        "audit",
+        help="check thresholds for cron/monitoring (exit 1 when crossed)",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _add_root(aud)
+    from inspector import audit
+
+    audit.add_arguments(aud)
+
+    tui = sub.add_parser("tui", help="explore the data root interactively (terminal UI)")
+    _add_root(tui)
+    return parser
+
+
+def resolve_root(ns: argparse.Namespace) -> str:
+    """The root to read; without --root, check /var/lib/docker and explain if unusable."""
+    root: str | None = ns.root
+    if root is not None:
+        return root
+    if not os.path.isdir(DEFAULT_ROOT):
+        raise RootError(
+            f"{DEFAULT_ROOT} does not exist (no Docker here?); "
+            "use --root PATH, e.g. --root sample_data/root for the bundled sample"
+        )
+    if not os.access(DEFAULT_ROOT, os.R_OK | os.X_OK):
+        raise RootError(
+            f"{DEFAULT_ROOT} is not readable by this user; run with sudo, "
+            "or use --root on a readable copy (e.g. --root sample_data/root)"
+        )
+    return DEFAULT_ROOT
+
+
+def _write(text: str, output: str | None) -> None:
+    if output is None:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+        return
+    root_guard = os.path.abspath(output)
+    with open(root_guard, "w", encoding="utf-8") as fh:
+        fh.write(text)
+
+
+def run_report(ns: argparse.Namespace, root: str) -> int:
+    """`report`: build the model, analyse, print."""
+    from inspector import inventory
+    from inspector.analysis import Options, analyze
+    from inspector.units import parse_size
+
+    opts = Options(large_log_bytes=parse_size(ns.large_log))
+    inv = inventory.build(root, with_sizes=not ns.no_sizes)
+    if ns.output is not None:
+        _check_output_outside(ns.output, inv.root.path)
+    report = analyze(inv, opts)
+    if ns.format == "json":
+        from inspector.report import json_report
+
+        text = json_report.render(report)
+    else:
+        from inspector.report import text as text_report
+
+        text = text_report.render(report, top=ns.top)
+    _write(text, ns.output)
+    unreadable = sum(1 for f in report.findings if f.kind.value == "unreadable")
+    if unreadable:
+        warn(f"{unreadable} path(s) could not be read; numbers exclude them (see findings)")
+    return ExitCode.OK
+
+
+def _check_output_outside(output: str, root: str) -> None:
+    """Refuse to write a report inside the inspected root (read-only guarantee)."""
+    out = os.path.realpath(os.path.abspath(output))
+    r = os.path.realpath(root)
+    if out == r or out.startswith(r.rstrip("/") + "/"):
+        raise UsageError(f"--output {output} is inside the data root; write it elsewhere")
+
+
+def run_tui(root: str) -> int:
+    """`tui`: the interactive app."""
+    from inspector.tui.app import run
+
+    return run(root)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the docker-inspector command."""
+    parser = build_parser()
+    try:
+        ns = parser.parse_args(argv)
+    except SystemExit as e:
+        return int(e.code) if isinstance(e.code, int) else ExitCode.USAGE
+    try:
+        root = resolve_root(ns)
+        if ns.command == "report":
+            return run_report(ns, root)
+        if ns.command == "audit":
+            from inspector import audit
+
+            return audit.run(ns, root)
+        if ns.command == "tui" or (ns.command is None and sys.stdout.isatty()):
+            return run_tui(root)
+        ns = parser.parse_args([*(argv or sys.argv[1:]), "report"]) if ns.command is None else ns
+        return run_report(ns, root)
+    except InspectorError as e:
+        error(str(e))
+        return ExitCode.USAGE
+    except KeyboardInterrupt:
+        error("interrupted")
+        return 130
+    except BrokenPipeError:
+        # stdout closed early (e.g. piped into head): not an error worth a traceback.
+        try:
+            sys.stdout = open(os.devnull, "w")  # noqa: SIM115
+        except OSError:
+            pass
+        return ExitCode.OK
+    except Exception as e:  # noqa: BLE001 - the one place that turns a bug into exit 3
+        error(f"internal error: {type(e).__name__}: {e} (please report this)")
+        if os.environ.get("DOCKER_INSPECTOR_DEBUG"):
+            raise
+        return ExitCode.INTERNAL

@@ -1,0 +1,322 @@
+"""The model: what was read from a data root, as frozen dataclasses.
+
+No I/O and no formatting here. Readers produce these records; `inventory` links them;
+`analysis` computes sizes and findings from them; presenters render the results.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+class ImageStore(StrEnum):
+    """Where the daemon keeps images."""
+
+    GRAPHDRIVER = "graphdriver"
+    CONTAINERD = "containerd"
+    UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True, slots=True)
+class Skipped:
+    """Something under the root that could not be read, and why."""
+
+    path: str
+    """Absolute path (under the root as given) of the file or directory."""
+    reason: str
+    """Why it was skipped, in plain words."""
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    """Bytes held by a directory tree, measured with lstat only."""
+
+    apparent: int
+    """Docker's measure: st_size of non-directories, size 0 skipped, each inode once."""
+    disk: int
+    """Allocated bytes (st_blocks * 512), each (dev, inode) once, directories included."""
+    files: int = 0
+    """Entries seen (files, links, dirs, specials)."""
+    unreadable: tuple[Skipped, ...] = ()
+    """Subtrees that could not be listed; the numbers above exclude them."""
+
+    def __add__(self, other: Usage) -> Usage:
+        return Usage(
+            self.apparent + other.apparent,
+            self.disk + other.disk,
+            self.files + other.files,
+            self.unreadable + other.unreadable,
+        )
+
+
+ZERO = Usage(0, 0)
+
+
+@dataclass(frozen=True, slots=True)
+class RootInfo:
+    """The data root and what kind of Docker installation wrote it."""
+
+    path: str
+    """The root as given on the command line, made absolute (not resolved further)."""
+    storage_driver: str | None
+    """Graphdriver name (overlay2, vfs, …) or None when no graphdriver data exists."""
+    image_store: ImageStore
+    """graphdriver or containerd (snapshotter) image store."""
+    supported: bool
+    """False when images live somewhere this tool cannot read yet."""
+    notes: tuple[str, ...] = ()
+    """Plain statements about the layout: unsupported drivers, both stores present, …"""
+    other_drivers: tuple[str, ...] = ()
+    """Other graphdriver directories holding data (left over from a driver switch)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Layer:
+    """A read-only image layer from image/<driver>/layerdb/sha256/<chain>."""
+
+    chain_id: str
+    """sha256:<hex> ChainID; also the layerdb directory name."""
+    diff_id: str
+    """sha256:<hex> digest of the uncompressed layer tar."""
+    parent: str | None
+    """ChainID of the parent layer; None for a base layer."""
+    cache_id: str
+    """Storage-driver directory name (64 hex, or 25 base-36 chars for BuildKit layers)."""
+    size: int | None
+    """Docker's recorded size of this layer alone (apparent bytes); None if unreadable."""
+    metadata_dir: str
+    """Path of the layerdb entry."""
+    has_tar_split: bool = True
+    """Whether tar-split.json.gz exists (needed by docker save/push)."""
+    foreign: bool = False
+    """descriptor.json present (Windows foreign layer)."""
+
+
+@dataclass(frozen=True, slots=True)
+class RWLayerRef:
+    """A read-write mount from layerdb/mounts/<name> (normally a container)."""
+
+    name: str
+    """Directory name: the container ID, or a BuildKit key during a build."""
+    mount_id: str | None
+    """Storage dir of the writable layer."""
+    init_id: str | None
+    """Storage dir of the -init layer, if any."""
+    parent: str | None
+    """ChainID of the image's top layer."""
+    metadata_dir: str
+    """Path of the layerdb mounts entry."""
+
+
+@dataclass(frozen=True, slots=True)
+class RemovingLayer:
+    """A layerdb entry renamed to <chain>-<random>-removing by an interrupted removal."""
+
+    name: str
+    metadata_dir: str
+    cache_id: str | None
+    size: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryEntry:
+    """One line of an image's history."""
+
+    created_by: str
+    created: str | None
+    empty_layer: bool
+    comment: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Image:
+    """An image from imagedb/content/sha256/<id>, with its references."""
+
+    id: str
+    """sha256:<hex> of the config bytes."""
+    config_path: str
+    diff_ids: tuple[str, ...]
+    """rootfs.diff_ids, base first."""
+    created: str | None = None
+    os: str = ""
+    architecture: str = ""
+    history: tuple[HistoryEntry, ...] = ()
+    labels: Mapping[str, str] = field(default_factory=dict)
+    parent: str | None = None
+    """imagedb metadata parent (classic builder / commit)."""
+    last_updated: str | None = None
+    tags: tuple[str, ...] = ()
+    """repo:tag references from repositories.json."""
+    digests: tuple[str, ...] = ()
+    """repo@sha256:… references from repositories.json."""
+    id_verified: bool = True
+    """False when sha256(config) does not equal the file name (Docker refuses such images)."""
+
+
+@dataclass(frozen=True, slots=True)
+class StorageDir:
+    """A directory directly under the storage driver's home (overlay2/<id>, vfs/dir/<id>)."""
+
+    name: str
+    path: str
+    link: str | None = None
+    """overlay2: content of the `link` file (short name in l/)."""
+    lower: tuple[str, ...] = ()
+    """overlay2: `lower` entries (l/<short>), nearest parent first."""
+    has_diff: bool = True
+    committed: bool = False
+    has_work: bool = False
+    mounted: bool = False
+    """merged/ exists: the layer is mounted right now (daemon running)."""
+    mtime: float = 0.0
+    is_dir: bool = True
+    problems: tuple[str, ...] = ()
+    """Problems reading link/lower: bad characters, too long, unreadable."""
+
+
+@dataclass(frozen=True, slots=True)
+class ShortLink:
+    """An overlay2/l/<short> symlink."""
+
+    name: str
+    path: str
+    target: str | None
+    """readlink() text; None when it is not a symlink."""
+    target_dir: str | None
+    """The overlay2 dir name it points to (from ../<id>/diff), or None if unparseable."""
+
+
+@dataclass(frozen=True, slots=True)
+class MountPoint:
+    """A mount of a container (config.v2.json MountPoints)."""
+
+    destination: str
+    type: str
+    name: str = ""
+    source: str = ""
+    driver: str = ""
+    rw: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class LogFile:
+    """A log file of a container (json-file: the live file and rotated .N / .N.gz)."""
+
+    path: str
+    size: int
+    disk: int
+
+
+@dataclass(frozen=True, slots=True)
+class Container:
+    """A container from containers/<id>/config.v2.json (+ hostconfig.json)."""
+
+    id: str
+    dir: str
+    name: str
+    """Without the leading slash."""
+    image_id: str
+    image_ref: str = ""
+    """Config.Image: what the user typed."""
+    state: str = "created"
+    """Docker's State.Status word."""
+    created: str | None = None
+    driver: str = ""
+    running_pid: int = 0
+    exit_code: int = 0
+    labels: Mapping[str, str] = field(default_factory=dict)
+    mounts: tuple[MountPoint, ...] = ()
+    log_driver: str = "json-file"
+    log_opts: Mapping[str, str] = field(default_factory=dict)
+    log_path: str = ""
+    logs: tuple[LogFile, ...] = ()
+    auto_remove: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Volume:
+    """A volume from volumes/<name> and/or volumes/metadata.db."""
+
+    name: str
+    path: str
+    driver: str = "local"
+    labels: Mapping[str, str] = field(default_factory=dict)
+    options: Mapping[str, str] = field(default_factory=dict)
+    has_dir: bool = True
+    in_metadata: bool = True
+
+    @property
+    def anonymous(self) -> bool:
+        """Docker's rule: the v23+ label, or (older volumes) a 64-hex random name."""
+        if "com.docker.volume.anonymous" in self.labels:
+            return True
+        return len(self.name) == 64 and all(c in "0123456789abcdef" for c in self.name)
+
+
+@dataclass(frozen=True, slots=True)
+class BuildCacheRecord:
+    """A BuildKit cache record (metadata_v2.db), for `docker builder prune` accounting."""
+
+    id: str
+    snapshot: str | None
+    size: int | None
+    record_type: str = ""
+    description: str = ""
+    in_use: bool = False
+    shared: bool = False
+    last_used: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class BuildKitInfo:
+    """BuildKit state: which storage dirs it owns, and its cache records."""
+
+    present: bool = False
+    snapshot_keys: frozenset[str] = frozenset()
+    """Top-level buckets of snapshots.db: storage dir names BuildKit owns."""
+    chain_ids: frozenset[str] = frozenset()
+    """Layer ChainIDs BuildKit records (chainid keys): layers its cache still holds."""
+    records: tuple[BuildCacheRecord, ...] = ()
+    readable: bool = True
+    """False when BuildKit's state exists but could not be read: ownership is then uncertain."""
+
+
+@dataclass(frozen=True, slots=True)
+class Inventory:
+    """Everything read from one data root, linked by ID. Built by inventory.build()."""
+
+    root: RootInfo
+    images: Mapping[str, Image]
+    layers: Mapping[str, Layer]
+    rw_layers: Mapping[str, RWLayerRef]
+    storage_dirs: Mapping[str, StorageDir]
+    short_links: Mapping[str, ShortLink]
+    containers: Mapping[str, Container]
+    volumes: Mapping[str, Volume]
+    buildkit: BuildKitInfo = BuildKitInfo()
+    removing_layers: tuple[RemovingLayer, ...] = ()
+    layerdb_tmp: tuple[str, ...] = ()
+    """Paths of staging leftovers in layerdb/tmp."""
+    container_dirs_without_config: tuple[Skipped, ...] = ()
+    skipped: tuple[Skipped, ...] = ()
+    usage: Mapping[str, Usage] = field(default_factory=dict)
+    """Measured usage by absolute path (storage dirs, volume _data, areas of the root)."""
+    driver_home: str = ""
+    """Absolute path of the storage driver's layer directory (overlay2/ or vfs/dir/)."""
+    scan_started: float = 0.0
+    """time.time() when reading began: dirs changed after it are not judged as orphans."""
+    measured: bool = False
+    """Whether `usage` has been filled in."""
+    vfs_changes: Mapping[str, int] = field(default_factory=dict)
+    """vfs only: container ID → naive-diff size of its writable layer against its init layer."""
+
+    def referenced_dirs(self) -> set[str]:
+        """Storage dir names something refers to: layers, RW mounts, removals, BuildKit."""
+        refs = {layer.cache_id for layer in self.layers.values()}
+        for m in self.rw_layers.values():
+            refs.update(x for x in (m.mount_id, m.init_id) if x)
+        refs.update(r.cache_id for r in self.removing_layers if r.cache_id)
+        refs |= self.buildkit.snapshot_keys
+        return refs

@@ -1,0 +1,192 @@
+"""Read containers/<id>/: config.v2.json, hostconfig.json and the log files beside them."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import stat
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from inspector.errors import ReaderError
+from inspector.model import Container, LogFile, MountPoint, Skipped
+from inspector.readers import fs
+from inspector.readers.layerdb import HEX64
+
+CONFIG_CAP = fs.JSON_CAP
+HOSTCONFIG_CAP = 4 * 1024 * 1024
+ZERO_TIME = "0001-01-01T00:00:00Z"
+
+
+@dataclass
+class ContainerArea:
+    """All of containers/."""
+
+    containers: dict[str, Container] = field(default_factory=dict)
+    without_config: list[Skipped] = field(default_factory=list)
+    """containers/<id> dirs whose config.v2.json is missing or unusable."""
+    skipped: list[Skipped] = field(default_factory=list)
+
+
+def _s(v: Any) -> str:
+    return v if isinstance(v, str) else ""
+
+
+def _strmap(v: Any) -> dict[str, str]:
+    if not isinstance(v, Mapping):
+        return {}
+    return {str(k): str(x) for k, x in v.items() if isinstance(k, str) and x is not None}
+
+
+def state_string(state: Mapping[str, Any]) -> str:
+    """Docker's State.StateString(): the words `docker ps` shows as Status."""
+    if state.get("Running") is True:
+        if state.get("Paused") is True:
+            return "paused"
+        if state.get("Restarting") is True:
+            return "restarting"
+        return "running"
+    if state.get("RemovalInProgress") is True:
+        return "removing"
+    if state.get("Dead") is True:
+        return "dead"
+    started = _s(state.get("StartedAt"))
+    if not started or started.startswith("0001-01-01"):
+        return "created"
+    return "exited"
+
+
+def _mounts(v: Any) -> tuple[MountPoint, ...]:
+    if not isinstance(v, Mapping):
+        return ()
+    out: list[MountPoint] = []
+    for dest, mp in v.items():
+        if not isinstance(mp, Mapping):
+            continue
+        out.append(
+            MountPoint(
+                destination=_s(mp.get("Destination")) or str(dest),
+                type=_s(mp.get("Type")) or ("volume" if mp.get("Name") else "bind"),
+                name=_s(mp.get("Name")),
+                source=_s(mp.get("Source")),
+                driver=_s(mp.get("Driver")),
+                rw=bool(mp.get("RW", True)),
+            )
+        )
+    out.sort(key=lambda m: m.destination)
+    return tuple(out)
+
+
+def _logs(cdir: str, cid: str) -> tuple[LogFile, ...]:
+    """json-file logs (<id>-json.log, .N, .N.gz) and the local driver's local-logs/."""
+    out: list[LogFile] = []
+    prefix = f"{cid}-json.log"
+    try:
+        names = fs.list_dir(cdir)
+    except ReaderError:
+        names = []
+    candidates = [os.path.join(cdir, n) for n in names if n.startswith(prefix)]
+    local = os.path.join(cdir, "local-logs")
+    try:
+        candidates += [
+            os.path.join(local, n) for n in fs.list_dir(local) if n.startswith("container.log")
+        ]
+    except ReaderError:
+        pass
+    for path in candidates:
+        st = fs.lstat_or_none(path)
+        if st is None or not stat.S_ISREG(st.st_mode):
+            continue
+        out.append(LogFile(path, st.st_size, st.st_blocks * 512))
+    return tuple(out)
+
+
+def parse_container(cid: str, cdir: str, raw: bytes, host_raw: bytes | None) -> Container:
+    """Build a Container from config.v2.json (+ hostconfig.json) bytes; ReaderError if unusable."""
+    path = os.path.join(cdir, "config.v2.json")
+    try:
+        doc = json.loads(raw)
+    except (ValueError, RecursionError) as e:
+        raise ReaderError(f"{path}: invalid JSON ({e})") from e
+    if not isinstance(doc, dict):
+        raise ReaderError(f"{path}: not a JSON object")
+    if doc.get("ID") != cid:
+        raise ReaderError(f"{path}: ID {str(doc.get('ID'))[:80]!r} differs from the directory name")
+    state = doc.get("State") if isinstance(doc.get("State"), dict) else {}
+    assert isinstance(state, dict)
+    cfg = doc.get("Config") if isinstance(doc.get("Config"), dict) else {}
+    assert isinstance(cfg, dict)
+    log_driver = "json-file"
+    log_opts: dict[str, str] = {}
+    auto_remove = False
+    if host_raw is not None:
+        try:
+            host = json.loads(host_raw)
+        except (ValueError, RecursionError):
+            host = None
+        if isinstance(host, dict):
+            lc = host.get("LogConfig")
+            if isinstance(lc, dict):
+                log_driver = _s(lc.get("Type")) or log_driver
+                log_opts = _strmap(lc.get("Config"))
+            auto_remove = host.get("AutoRemove") is True
+    pid = state.get("Pid")
+    code = state.get("ExitCode")
+    return Container(
+        id=cid,
+        dir=cdir,
+        name=_s(doc.get("Name")).removeprefix("/"),
+        image_id=_s(doc.get("Image")),
+        image_ref=_s(cfg.get("Image")),
+        state=state_string(state),
+        created=_s(doc.get("Created")) or None,
+        driver=_s(doc.get("Driver")),
+        running_pid=pid if isinstance(pid, int) else 0,
+        exit_code=code if isinstance(code, int) else 0,
+        labels=_strmap(cfg.get("Labels")),
+        mounts=_mounts(doc.get("MountPoints")),
+        log_driver=log_driver,
+        log_opts=log_opts,
+        log_path=_s(doc.get("LogPath")),
+        logs=_logs(cdir, cid),
+        auto_remove=auto_remove,
+    )
+
+
+def read_containers(containers_dir: str) -> ContainerArea:
+    """Read every containers/<id>; unreadable configs become `without_config` entries."""
+    area = ContainerArea()
+    try:
+        names = fs.list_dir(containers_dir)
+    except ReaderError as e:
+        area.skipped.append(Skipped(containers_dir, str(e)))
+        return area
+    for name in names:
+        cdir = os.path.join(containers_dir, name)
+        st = fs.lstat_or_none(cdir)
+        if st is None:
+            continue
+        if not stat.S_ISDIR(st.st_mode) or not HEX64.fullmatch(name):
+            area.skipped.append(Skipped(cdir, "unexpected entry in containers/ (not a container ID)"))
+            continue
+        try:
+            raw = fs.read_bytes(os.path.join(cdir, "config.v2.json"), CONFIG_CAP)
+        except FileNotFoundError:
+            if fs.lstat_or_none(cdir) is None:
+                continue  # removed while we read
+            area.without_config.append(Skipped(cdir, "config.v2.json is missing"))
+            continue
+        except ReaderError as e:
+            area.without_config.append(Skipped(cdir, str(e)))
+            continue
+        try:
+            host_raw: bytes | None = fs.read_bytes(os.path.join(cdir, "hostconfig.json"), HOSTCONFIG_CAP)
+        except (FileNotFoundError, ReaderError):
+            host_raw = None
+        try:
+            area.containers[name] = parse_container(name, cdir, raw, host_raw)
+        except ReaderError as e:
+            area.without_config.append(Skipped(cdir, str(e)))
+    return area

@@ -1,0 +1,122 @@
+"""Read image/<driver>/imagedb: image configs and their metadata (parent, lastUpdated)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Mapping
+from typing import Any
+
+from inspector.errors import ReaderError
+from inspector.model import HistoryEntry, Image, Skipped
+from inspector.readers import fs
+from inspector.readers.layerdb import DIGEST, HEX64
+
+#: Image configs are small; Docker itself caps nothing, but 16 MiB is far beyond any real one.
+CONFIG_CAP = fs.JSON_CAP
+
+
+def _str(v: Any) -> str:
+    return v if isinstance(v, str) else ""
+
+
+def _labels(v: Any) -> dict[str, str]:
+    if not isinstance(v, Mapping):
+        return {}
+    return {str(k): str(val) for k, val in v.items() if isinstance(k, str)}
+
+
+def parse_config(image_id: str, path: str, raw: bytes) -> Image:
+    """Parse an image config document (pure); ReaderError when it is unusable."""
+    try:
+        doc = json.loads(raw)
+    except (ValueError, RecursionError) as e:
+        raise ReaderError(f"{path}: invalid JSON ({e})") from e
+    if not isinstance(doc, dict):
+        raise ReaderError(f"{path}: not a JSON object")
+    rootfs = doc.get("rootfs")
+    diff_ids: list[str] = []
+    if isinstance(rootfs, dict):
+        ids = rootfs.get("diff_ids") or []
+        if not isinstance(ids, list) or not all(isinstance(d, str) and DIGEST.fullmatch(d) for d in ids):
+            raise ReaderError(f"{path}: rootfs.diff_ids is not a list of sha256 digests")
+        diff_ids = list(ids)
+    elif rootfs is not None:
+        raise ReaderError(f"{path}: rootfs is not an object")
+    history: list[HistoryEntry] = []
+    hist = doc.get("history")
+    if isinstance(hist, list):
+        for h in hist:
+            if isinstance(h, dict):
+                history.append(
+                    HistoryEntry(
+                        created_by=_str(h.get("created_by")),
+                        created=_str(h.get("created")) or None,
+                        empty_layer=bool(h.get("empty_layer", False)),
+                        comment=_str(h.get("comment")),
+                    )
+                )
+    cfg = doc.get("config")
+    labels = _labels(cfg.get("Labels")) if isinstance(cfg, dict) else {}
+    verified = hashlib.sha256(raw).hexdigest() == image_id.removeprefix("sha256:")
+    return Image(
+        id=image_id,
+        config_path=path,
+        diff_ids=tuple(diff_ids),
+        created=_str(doc.get("created")) or None,
+        os=_str(doc.get("os")),
+        architecture=_str(doc.get("architecture")),
+        history=tuple(history),
+        labels=labels,
+        id_verified=verified,
+    )
+
+
+def read_imagedb(imagedb: str) -> tuple[dict[str, Image], list[Skipped]]:
+    """Read all image configs and their metadata directory."""
+    images: dict[str, Image] = {}
+    skipped: list[Skipped] = []
+    content = os.path.join(imagedb, "content", "sha256")
+    try:
+        names = fs.list_dir(content)
+    except ReaderError as e:
+        return images, [Skipped(content, str(e))]
+    meta_root = os.path.join(imagedb, "metadata", "sha256")
+    for name in names:
+        path = os.path.join(content, name)
+        if not HEX64.fullmatch(name):
+            skipped.append(Skipped(path, "unexpected name in imagedb (not an image ID)"))
+            continue
+        image_id = "sha256:" + name
+        try:
+            img = parse_config(image_id, path, fs.read_bytes(path, CONFIG_CAP))
+        except FileNotFoundError:
+            continue
+        except ReaderError as e:
+            skipped.append(Skipped(path, str(e)))
+            continue
+        mdir = os.path.join(meta_root, name)
+        parent = last = None
+        try:
+            parent = fs.read_optional_text(os.path.join(mdir, "parent"), 128)
+            if parent is not None and not DIGEST.fullmatch(parent):
+                skipped.append(Skipped(os.path.join(mdir, "parent"), "malformed parent image ID"))
+                parent = None
+            last = fs.read_optional_text(os.path.join(mdir, "lastUpdated"), 128)
+        except (ReaderError, NotADirectoryError) as e:
+            skipped.append(Skipped(mdir, str(e)))
+        images[image_id] = Image(
+            id=img.id,
+            config_path=img.config_path,
+            diff_ids=img.diff_ids,
+            created=img.created,
+            os=img.os,
+            architecture=img.architecture,
+            history=img.history,
+            labels=img.labels,
+            parent=parent or None,
+            last_updated=last or None,
+            id_verified=img.id_verified,
+        )
+    return images, skipped

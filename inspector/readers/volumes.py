@@ -1,0 +1,81 @@
+"""Read volumes/: the per-volume directories and metadata.db (driver, labels, options)."""
+
+from __future__ import annotations
+
+import os
+import stat
+from dataclasses import dataclass, field
+
+from inspector.errors import ReaderError
+from inspector.model import Skipped, Volume
+from inspector.readers import fs
+
+#: Entries of volumes/ that are not volumes.
+NOT_VOLUMES = frozenset({"metadata.db", "backingFsBlockDev"})
+
+
+@dataclass
+class VolumeArea:
+    """All of volumes/."""
+
+    volumes: dict[str, Volume] = field(default_factory=dict)
+    skipped: list[Skipped] = field(default_factory=list)
+
+
+def read_volumes(volumes_dir: str) -> VolumeArea:
+    """Read volume dirs and metadata.db; a volume appears if either knows it."""
+    try:
+        from inspector.readers.volumes_db import read_volume_metadata
+    except ImportError:  # TEMP
+        read_volume_metadata = None
+
+    area = VolumeArea()
+    db_path = os.path.join(volumes_dir, "metadata.db")
+    meta: dict[str, tuple[str, dict[str, str], dict[str, str]]] = {}
+    if read_volume_metadata and fs.lstat_or_none(db_path) is not None:
+        try:
+            found, skips = read_volume_metadata(db_path)
+            for name, vm in found.items():
+                meta[name] = (vm.driver or "local", dict(vm.labels), dict(vm.options))
+            for key, reason in skips:
+                area.skipped.append(Skipped(f"{db_path}:{key}", reason))
+        except ReaderError as e:
+            area.skipped.append(Skipped(db_path, str(e)))
+    try:
+        names = fs.list_dir(volumes_dir)
+    except ReaderError as e:
+        area.skipped.append(Skipped(volumes_dir, str(e)))
+        names = []
+    on_disk: set[str] = set()
+    for name in names:
+        if name in NOT_VOLUMES:
+            continue
+        path = os.path.join(volumes_dir, name)
+        st = fs.lstat_or_none(path)
+        if st is None:
+            continue
+        if not stat.S_ISDIR(st.st_mode):
+            area.skipped.append(Skipped(path, "unexpected non-directory in volumes/"))
+            continue
+        # The local driver treats a dir holding _data or opts.json as a volume.
+        try:
+            inner = set(os.listdir(path))
+        except OSError as e:
+            area.skipped.append(Skipped(path, e.strerror or str(e)))
+            inner = {"_data"}
+        if not ({"_data", "opts.json"} & inner):
+            area.skipped.append(Skipped(path, "directory in volumes/ without _data: not a volume"))
+            continue
+        on_disk.add(name)
+    for name in sorted(on_disk | set(meta)):
+        driver, labels, options = meta.get(name, ("local", {}, {}))
+        area.volumes[name] = Volume(
+            name=name,
+            path=os.path.join(volumes_dir, name),
+            driver=driver,
+            labels=labels,
+            options=options,
+            has_dir=name in on_disk,
+            in_metadata=name in meta,
+        )
+    return area

@@ -1,0 +1,196 @@
+"""The versioned JSON report: plain dicts with a schema_version, deterministic order."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from importlib import resources
+from typing import Any
+
+from inspector import __version__
+from inspector.analysis.results import Finding, Report
+
+SCHEMA_VERSION = 1
+
+
+def _fix(value: Any) -> Any:
+    """Replace lone surrogates (undecodable bytes in names) with visible \\xNN text."""
+    if isinstance(value, str):
+        if any(0xDC80 <= ord(c) <= 0xDCFF for c in value):
+            return "".join(
+                f"\\x{ord(c) - 0xDC00:02x}" if 0xDC80 <= ord(c) <= 0xDCFF else c for c in value
+            )
+        return value
+    if isinstance(value, dict):
+        return {_fix(k): _fix(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_fix(v) for v in value]
+    return value
+
+
+def finding_dict(f: Finding) -> dict[str, Any]:
+    """One finding as a plain dict (shared with the audit's JSON)."""
+    d: dict[str, Any] = {
+        "kind": f.kind.value,
+        "severity": f.severity.value,
+        "path": f.path,
+        "bytes": f.bytes,
+        "disk_usage": f.disk_usage,
+        "detail": f.detail,
+        "remedy": f.remedy,
+        "confidence": f.confidence,
+        "reclaimable": f.reclaimable,
+        "object_id": f.object_id,
+    }
+    if f.kind.value == "dangling_image":
+        d["image_id"] = f.object_id
+    return d
+
+
+def to_dict(report: Report, generated_at: dt.datetime | None = None) -> dict[str, Any]:
+    """The whole report as JSON-ready data."""
+    inv = report.inventory
+    when = (generated_at or dt.datetime.now(dt.UTC)).isoformat(timespec="seconds")
+    images = [
+        {
+            "id": r.image.id,
+            "tags": list(r.image.tags),
+            "digests": list(r.image.digests),
+            "created": r.image.created,
+            "os": r.image.os,
+            "architecture": r.image.architecture,
+            "layers": list(r.chain),
+            "diff_ids": list(r.image.diff_ids),
+            "size": r.size,
+            "shared_size": r.shared_size,
+            "unique_size": r.unique_size,
+            "reclaimable": r.reclaimable,
+            "disk_usage": r.disk_usage,
+            "containers": len(r.containers),
+            "container_ids": list(r.containers),
+            "dangling": r.dangling,
+            "intermediate": r.intermediate,
+            "parent": r.image.parent,
+            "children": list(r.children),
+            "labels": dict(sorted(r.image.labels.items())),
+            "history": [
+                {"created_by": h.created_by, "created": h.created, "empty_layer": h.empty_layer}
+                for h in r.image.history
+            ],
+            "missing_layers": list(r.missing_layers),
+        }
+        for r in report.images
+    ]
+    layers = [
+        {
+            "chain_id": r.layer.chain_id,
+            "diff_id": r.layer.diff_id,
+            "parent": r.layer.parent,
+            "cache_id": r.layer.cache_id,
+            "diff_dir": r.diff_dir,
+            "link": r.link,
+            "lower": list(r.lower),
+            "size": r.size,
+            "disk_usage": r.disk_usage,
+            "measured_size": r.measured_size,
+            "dir_exists": r.dir_exists,
+            "images": list(r.images),
+            "containers": list(r.containers),
+        }
+        for r in report.layers
+    ]
+    containers = [
+        {
+            "id": r.container.id,
+            "name": r.container.name,
+            "image_id": r.container.image_id,
+            "image": r.container.image_ref,
+            "state": r.container.state,
+            "created": r.container.created,
+            "rw_dir": r.rw_dir,
+            "init_dir": r.init_dir,
+            "size_rw": r.size_rw,
+            "virtual_size": r.virtual_size,
+            "disk_usage": r.disk_usage,
+            "log_driver": r.container.log_driver,
+            "log_options": dict(sorted(r.container.log_opts.items())),
+            "log_size": r.log_size,
+            "log_disk_usage": r.log_disk,
+            "log_files": [lf.path for lf in r.container.logs],
+            "volumes": list(r.volumes),
+            "mounts": [
+                {
+                    "type": m.type,
+                    "name": m.name,
+                    "source": m.source,
+                    "destination": m.destination,
+                    "driver": m.driver,
+                    "rw": m.rw,
+                }
+                for m in r.container.mounts
+            ],
+            "labels": dict(sorted(r.container.labels.items())),
+        }
+        for r in report.containers
+    ]
+    volumes = [
+        {
+            "name": r.volume.name,
+            "anonymous": r.volume.anonymous,
+            "driver": r.volume.driver,
+            "labels": dict(sorted(r.volume.labels.items())),
+            "options": dict(sorted(r.volume.options.items())),
+            "path": r.volume.path,
+            "size": r.size,
+            "disk_usage": r.disk_usage,
+            "links": r.links,
+            "containers": list(r.containers),
+            "in_docker_df": r.in_docker_df,
+        }
+        for r in report.volumes
+    ]
+    t = report.totals
+    totals = {
+        "images_size": t.docker_images_size,
+        "containers_size": t.docker_containers_size,
+        "volumes_size": t.docker_volumes_size,
+        "build_cache_size": t.docker_build_cache_size,
+        "build_cache_reclaimable": t.build_cache_reclaimable,
+        "log_size": t.log_size,
+        "reclaimable": t.reclaimable,
+        "disk_usage": t.disk_total,
+        "categories": {
+            c.name: {"bytes": c.apparent, "disk_usage": c.disk, "description": c.description}
+            for c in t.categories
+        },
+    }
+    doc = {
+        "schema_version": SCHEMA_VERSION,
+        "tool": {"name": "docker-inspector", "version": __version__},
+        "root": inv.root.path,
+        "storage_driver": inv.root.storage_driver,
+        "image_store": inv.root.image_store.value,
+        "supported": inv.root.supported,
+        "notes": list(inv.root.notes),
+        "generated_at": when,
+        "measured": report.measured,
+        "images": images,
+        "layers": layers,
+        "containers": containers,
+        "volumes": volumes,
+        "findings": [finding_dict(f) for f in report.findings],
+        "totals": totals,
+        "skipped": [{"path": s.path, "reason": s.reason} for s in inv.skipped],
+    }
+    return _fix(doc)  # type: ignore[no-any-return]
+
+
+def render(report: Report) -> str:
+    """The JSON text (indented, sorted where order carries no meaning, trailing newline)."""
+    return json.dumps(to_dict(report), indent=2, ensure_ascii=False) + "\n"
+
+
+def schema() -> dict[str, Any]:
+    """The JSON Schema shipped with the package."""
+    text = resources.files("inspector.report").joinpath("schema.json").read_text("utf-8")
+    return json.loads(text)  # type: ignore[no-any-return]

@@ -1,0 +1,139 @@
+"""The human summary: `docker system df -v` in spirit, plus categories, top consumers, findings."""
+
+from __future__ import annotations
+
+import humanize
+
+from inspector import __version__
+from inspector.analysis.results import Report
+from inspector.textsafe import clean
+
+
+def size(n: int | None) -> str:
+    """Decimal units like Docker's own output; '-' for unknown."""
+    if n is None:
+        return "-"
+    return str(humanize.naturalsize(n, format="%.1f"))
+
+
+def _table(headers: list[str], rows: list[list[str]], right: set[int]) -> list[str]:
+    widths = [len(h) for h in headers]
+    for r in rows:
+        widths = [max(w, len(c)) for w, c in zip(widths, r, strict=True)]
+
+    def line(cells: list[str]) -> str:
+        parts = [
+            c.rjust(w) if i in right else c.ljust(w)
+            for i, (c, w) in enumerate(zip(cells, widths, strict=True))
+        ]
+        return "  ".join(parts).rstrip()
+
+    return [line(headers)] + [line(r) for r in rows]
+
+
+def _short(i: str) -> str:
+    return i.removeprefix("sha256:")[:12]
+
+
+def render(report: Report, top: int = 10) -> str:
+    """The whole text report."""
+    inv = report.inventory
+    info = inv.root
+    out: list[str] = []
+    store = info.image_store.value
+    out.append(
+        f"docker-inspector {__version__}: {clean(info.path)} "
+        f"(driver {info.storage_driver or 'none'}, {store} image store)"
+    )
+    for note in info.notes:
+        out.append(f"NOTE: {clean(note)}")
+    if not report.measured:
+        out.append("NOTE: sizes were not measured (--no-sizes): recorded layer sizes only")
+    t = report.totals
+    out.append("")
+    out.append("Disk usage by category")
+    cats = sorted(t.categories, key=lambda c: -c.disk)
+    biggest = max((c.disk for c in cats), default=0) or 1
+    rows = []
+    for c in cats:
+        bar = "#" * max(0, round(20 * c.disk / biggest))
+        rows.append([c.name, size(c.disk), size(c.apparent), bar.ljust(20), c.description])
+    rows.append(["total", size(t.disk_total), "", "", "allocated bytes under the root"])
+    out += _table(["CATEGORY", "ON DISK", "APPARENT", "", "WHAT"], rows, {1, 2})
+
+    out.append("")
+    out.append("Docker's view (as docker system df counts it)")
+    listed = [r for r in report.images if not r.intermediate]
+    active_imgs = sum(1 for r in listed if r.containers)
+    img_reclaim = sum(r.size - r.shared_size for r in listed if not r.containers)
+    running = sum(1 for r in report.containers if r.container.state in ("running", "paused", "restarting"))
+    ctr_reclaim = sum(r.size_rw or 0 for r in report.containers if r.container.state not in ("running", "paused", "restarting"))
+    dfvols = [r for r in report.volumes if r.in_docker_df]
+    vol_active = sum(1 for r in dfvols if r.links)
+    vol_reclaim = sum(r.size or 0 for r in dfvols if not r.links)
+    bk = inv.buildkit.records
+    rows = [
+        ["Images", str(len(listed)), str(active_imgs), size(t.docker_images_size), size(img_reclaim)],
+        ["Containers", str(len(report.containers)), str(running), size(t.docker_containers_size), size(ctr_reclaim)],
+        ["Local Volumes", str(len(dfvols)), str(vol_active), size(t.docker_volumes_size), size(vol_reclaim)],
+        ["Build Cache", str(len(bk)), str(sum(1 for r in bk if r.in_use)), size(t.docker_build_cache_size), size(t.build_cache_reclaimable)],
+        ["Logs", "", "", size(t.log_size), ""],
+    ]
+    out += _table(["TYPE", "TOTAL", "ACTIVE", "SIZE", "RECLAIMABLE"], rows, {1, 2, 3, 4})
+
+    if report.images:
+        out.append("")
+        out.append(f"Images ({len(listed)} listed by docker images, {len(report.images) - len(listed)} intermediate)")
+        rows = []
+        for r in sorted(listed, key=lambda r: (-r.size, r.image.id)):
+            name = ", ".join(clean(x) for x in r.image.tags) or ("<none> (dangling)" if r.dangling else "<none>")
+            rows.append([name, _short(r.image.id), clean(r.image.created or "")[:19], size(r.size), size(r.shared_size), size(r.unique_size), str(len(r.containers))])
+        out += _table(["REPOSITORY:TAG", "IMAGE ID", "CREATED", "SIZE", "SHARED", "UNIQUE", "CONTAINERS"], rows, {3, 4, 5, 6})
+    if report.containers:
+        out.append("")
+        out.append("Containers")
+        rows = []
+        for r in sorted(report.containers, key=lambda r: (-(r.size_rw or 0), r.container.id)):
+            c = r.container
+            rows.append([clean(c.name), c.id[:12], c.state, clean(c.image_ref)[:30], size(r.size_rw), size(r.log_size), str(len(r.volumes))])
+        out += _table(["NAME", "CONTAINER ID", "STATE", "IMAGE", "SIZE RW", "LOGS", "VOLUMES"], rows, {4, 5, 6})
+    if report.volumes:
+        out.append("")
+        out.append("Volumes")
+        rows = []
+        for r in sorted(report.volumes, key=lambda r: (-(r.size or 0), r.volume.name)):
+            v = r.volume
+            name = clean(v.name)
+            rows.append([name if len(name) <= 40 else name[:37] + "...", "anonymous" if v.anonymous else "named", clean(v.driver), str(r.links), size(r.size)])
+        out += _table(["VOLUME NAME", "KIND", "DRIVER", "LINKS", "SIZE"], rows, {3, 4})
+
+    consumers: list[tuple[int, str, str]] = []
+    for r in report.layers:
+        if r.storage_dir:
+            consumers.append((r.disk_usage, "layer " + _short(r.layer.chain_id), r.storage_dir))
+    for cr in report.containers:
+        if cr.rw_dir:
+            consumers.append((cr.disk_usage, f"container {cr.container.name}", cr.rw_dir))
+        if cr.log_disk:
+            consumers.append((cr.log_disk, f"logs of {cr.container.name}", cr.container.dir))
+    for vr in report.volumes:
+        consumers.append((vr.disk_usage, f"volume {vr.volume.name}", vr.volume.path))
+    consumers.sort(key=lambda x: (-x[0], x[2]))
+    if report.measured and consumers:
+        out.append("")
+        out.append(f"Largest consumers (top {min(top, len(consumers))}, on disk)")
+        rows = [[size(b), clean(what), clean(path)] for b, what, path in consumers[:top]]
+        out += _table(["ON DISK", "WHAT", "PATH"], rows, {0})
+
+    out.append("")
+    if not report.findings:
+        out.append("Findings: none")
+    else:
+        total = t.reclaimable
+        out.append(f"Findings ({len(report.findings)}, {size(total)} reclaimable), largest first")
+        for f in report.findings:
+            conf = "" if f.confidence == "certain" else f", {f.confidence}"
+            out.append(f"- [{f.severity.value}{conf}] {f.kind.value}: {size(f.bytes)}  {clean(f.path)}")
+            out.append(f"    {clean(f.detail)}")
+            out.append(f"    remedy: {clean(f.remedy)}")
+    return "\n".join(out) + "\n"

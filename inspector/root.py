@@ -1,0 +1,162 @@
+"""Open a data root: check it is readable and detect the storage driver and image store."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+
+from inspector.errors import ReaderError, RootError
+from inspector.model import ImageStore, RootInfo
+from inspector.readers import fs
+
+DEFAULT_ROOT = "/var/lib/docker"
+
+#: Graphdrivers in the daemon's priority order, then legacy ones.
+SUPPORTED_DRIVERS = ("overlay2", "vfs")
+KNOWN_DRIVERS = ("overlay2", "fuse-overlayfs", "btrfs", "zfs", "vfs", "aufs", "devicemapper", "overlay")
+SNAPSHOTTER_DRIVERS = ("overlayfs", "native", "stargz")
+
+
+def _is_nonempty_dir(path: str) -> bool:
+    st = fs.lstat_or_none(path)
+    if st is None or not stat.S_ISDIR(st.st_mode):
+        return False
+    try:
+        with os.scandir(path) as it:
+            for entry in it:
+                if entry.name not in ("l", "backingFsBlockDev"):
+                    return True
+    except OSError:
+        return True  # unreadable but present: assume it holds data
+    return False
+
+
+def _container_drivers(root: str) -> set[str]:
+    """Driver names recorded in containers' config.v2.json (rule 1 of the store detection)."""
+    found: set[str] = set()
+    cdir = os.path.join(root, "containers")
+    try:
+        names = fs.list_dir(cdir)
+    except ReaderError:
+        return found
+    for name in names[:200]:  # a sample is enough to tell the store
+        try:
+            raw = fs.read_bytes(os.path.join(cdir, name, "config.v2.json"), fs.JSON_CAP)
+            doc = json.loads(raw)
+        except (OSError, ReaderError, ValueError):
+            continue
+        drv = doc.get("Driver") if isinstance(doc, dict) else None
+        if isinstance(drv, str) and drv:
+            found.add(drv)
+    return found
+
+
+def open_root(path: str) -> RootInfo:
+    """Check that `path` looks like a Docker data root and describe its layout."""
+    root = os.path.abspath(path)
+    st = fs.lstat_or_none(root)
+    if st is None:
+        raise RootError(f"{root}: no such directory")
+    if stat.S_ISLNK(st.st_mode):
+        # The root itself is the operator's choice; follow it once, but only here.
+        st = os.stat(root)
+    if not stat.S_ISDIR(st.st_mode):
+        raise RootError(f"{root}: not a directory")
+    try:
+        top = set(os.listdir(root))
+    except PermissionError as e:
+        raise RootError(
+            f"{root}: permission denied; run as root (sudo docker-inspector …) "
+            "or point --root at a readable copy"
+        ) from e
+    except OSError as e:
+        raise RootError(f"{root}: {e.strerror}") from e
+
+    image_dir = os.path.join(root, "image")
+    image_drivers = set()
+    if "image" in top:
+        try:
+            image_drivers = {d for d in fs.list_dir(image_dir)}
+        except ReaderError as e:
+            raise RootError(f"{image_dir}: cannot list ({e}); run as root or use a copy") from e
+
+    notes: list[str] = []
+    with_data = [
+        d
+        for d in KNOWN_DRIVERS
+        if d in top and d in image_drivers and _is_nonempty_dir(os.path.join(root, d))
+    ]
+    # A layerdb without driver dir still tells us the driver (e.g. all images removed).
+    with_meta = [d for d in KNOWN_DRIVERS if d in image_drivers]
+    containerd_signs = []
+    if os.path.isdir(os.path.join(root, "rootfs")):
+        containerd_signs.append("rootfs/")
+    bk = os.path.join(root, "buildkit")
+    try:
+        if any(n.startswith("containerd-") for n in fs.list_dir(bk)):
+            containerd_signs.append("buildkit/containerd-*")
+    except ReaderError:
+        pass
+    if os.path.exists(os.path.join(root, "image", "identity-cache.db")):
+        containerd_signs.append("image/identity-cache.db")
+    ctr_drivers = _container_drivers(root)
+    if ctr_drivers & set(SNAPSHOTTER_DRIVERS):
+        containerd_signs.append("containers using snapshotter " + ",".join(sorted(ctr_drivers)))
+
+    driver: str | None = None
+    if with_data:
+        driver = with_data[0]
+        if len(with_data) > 1:
+            notes.append(
+                "several storage drivers hold data: "
+                + ", ".join(with_data)
+                + f"; reporting {driver} (the daemon's priority order); the others are invisible"
+                " to the running daemon"
+            )
+    elif with_meta:
+        driver = with_meta[0]
+    elif ctr_drivers & set(KNOWN_DRIVERS):
+        driver = sorted(ctr_drivers & set(KNOWN_DRIVERS))[0]
+
+    if driver is not None:
+        image_store = ImageStore.GRAPHDRIVER
+        if containerd_signs:
+            notes.append(
+                "containerd image store data also present ("
+                + "; ".join(containerd_signs)
+                + "): images in it are not read by this version"
+            )
+    elif containerd_signs:
+        image_store = ImageStore.CONTAINERD
+        notes.append(
+            "this root uses the containerd image store (Docker 29 default; found "
+            + "; ".join(containerd_signs)
+            + "): images and layers live in containerd's snapshotter, which this version does "
+            "not read yet; containers, volumes and logs are reported, images are not"
+        )
+    else:
+        image_store = ImageStore.UNKNOWN
+        if not ({"containers", "volumes", "image"} & top):
+            raise RootError(
+                f"{root}: not a Docker data root (no image/, containers/ or volumes/ inside)"
+            )
+        notes.append("no image metadata found: no images, or an unrecognised layout")
+
+    supported = driver is None or driver in SUPPORTED_DRIVERS
+    if driver is not None and not supported:
+        notes.append(
+            f"storage driver {driver} is not supported yet: image and layer sizes and the layer "
+            "map are not reported; containers, volumes and logs are"
+        )
+    if image_store is ImageStore.CONTAINERD:
+        supported = False
+    others = tuple(d for d in with_data if d != driver)
+    return RootInfo(
+        path=root,
+        storage_driver=driver,
+        image_store=image_store,
+        supported=supported,
+        notes=tuple(notes),
+        other_drivers=others,
+    )
