@@ -7,6 +7,7 @@ stdout carries data only (the report); diagnostics go to stderr as
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 from collections.abc import Sequence
@@ -85,11 +86,25 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_root(rep)
     rep.add_argument("--format", choices=["text", "json"], default="text")
-    rep.add_argument("--output", "-o", metavar="FILE", help="write the report to FILE instead of stdout")
+    rep.add_argument(
+        "--output", "-o", metavar="FILE", help="write the report to FILE instead of stdout"
+    )
     rep.add_argument(
         "--no-sizes",
         action="store_true",
         help="skip walking directories: recorded layer sizes only (fast)",
+    )
+    rep.add_argument(
+        "--full",
+        action="store_true",
+        help="verify: walk every image layer too and report layers whose recorded size "
+        "does not match their files (size_mismatch); slower",
+    )
+    rep.add_argument(
+        "--no-cache",
+        action="store_true",
+        help="neither read nor write the size cache of immutable image layers "
+        "(kept in $XDG_CACHE_HOME/docker-inspector, never under the root)",
     )
     rep.add_argument(
         "--large-log",
@@ -150,10 +165,22 @@ def run_report(ns: argparse.Namespace, root: str) -> int:
     from inspector.units import parse_size
 
     opts = Options(large_log_bytes=parse_size(ns.large_log))
-    inv = inventory.build(root, with_sizes=not ns.no_sizes)
+    if ns.full and ns.no_sizes:
+        raise UsageError("--full walks every tree; it cannot be combined with --no-sizes")
+    inv = inventory.read(root)
     if ns.output is not None:
         _check_output_outside(ns.output, inv.root.path)
+    walks = None
+    if not ns.no_sizes:
+        from inspector import scan
+
+        result = scan.scan(inv, full=ns.full, cache=not ns.no_cache)
+        inv, walks = result.inventory, result.layer_walks
     report = analyze(inv, opts)
+    if ns.full and walks is not None:
+        from inspector.analysis import verify
+
+        report = verify.with_findings(report, verify.size_mismatches(inv, walks))
     if ns.format == "json":
         from inspector.report import json_report
 
@@ -211,12 +238,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         # stdout closed early (e.g. piped into head): not an error worth a traceback.
-        try:
+        with contextlib.suppress(OSError):
             sys.stdout = open(os.devnull, "w")  # noqa: SIM115
-        except OSError:
-            pass
         return ExitCode.OK
-    except Exception as e:  # noqa: BLE001 - the one place that turns a bug into exit 3
+    except Exception as e:
         error(f"internal error: {type(e).__name__}: {e} (please report this)")
         if os.environ.get("DOCKER_INSPECTOR_DEBUG"):
             raise

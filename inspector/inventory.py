@@ -24,6 +24,7 @@ from inspector.model import (
     Usage,
 )
 from inspector.readers import fs, walk
+from inspector.readers.buildkit import to_model
 from inspector.readers.containers import read_containers
 from inspector.readers.imagedb import read_imagedb
 from inspector.readers.layerdb import read_layerdb
@@ -39,12 +40,9 @@ Progress = Callable[[str, int, int], None]
 """Callback (stage, done, total) for long measurements; must be cheap and thread-safe."""
 
 
-def _read_buildkit(root: str) -> tuple[BuildKitInfo, list[Skipped]]:
-    try:
-        from inspector.readers.buildkit import to_model  # type: ignore[attr-defined]
-    except ImportError:  # TEMP until the BuildKit reader lands
-        return BuildKitInfo(), []
-    return to_model(root)  # type: ignore[no-any-return]
+def _read_buildkit(root: str, images: dict[str, Image]) -> tuple[BuildKitInfo, list[Skipped]]:
+    # Image rootfs chains decide which cache records are "shared" with images.
+    return to_model(root, [img.diff_ids for img in images.values()])
 
 
 def _storage_area(info: RootInfo) -> StorageArea | None:
@@ -89,7 +87,7 @@ def read(path: str) -> Inventory:
     skipped += carea.skipped
     varea = read_volumes(os.path.join(root, "volumes"))
     skipped += varea.skipped
-    bk, sk = _read_buildkit(root)
+    bk, sk = _read_buildkit(root, images)
     skipped += sk
     inv = Inventory(
         root=info,
@@ -128,13 +126,17 @@ def _recheck_orphans(inv: Inventory) -> Inventory:
     rw = dict(inv.rw_layers)
     for k, m in again.mounts.items():
         rw.setdefault(k, m)
-    bk, _ = _read_buildkit(inv.root.path)
+    bk, _ = _read_buildkit(inv.root.path, dict(inv.images))
     buildkit = dataclasses.replace(
         inv.buildkit, snapshot_keys=inv.buildkit.snapshot_keys | bk.snapshot_keys
     )
     # Dirs that vanished since the first reading are gone, not orphans.
-    dirs = {n: d for n, d in inv.storage_dirs.items() if n not in candidates or os.path.lexists(d.path)}
-    return dataclasses.replace(inv, layers=layers, rw_layers=rw, buildkit=buildkit, storage_dirs=dirs)
+    dirs = {
+        n: d for n, d in inv.storage_dirs.items() if n not in candidates or os.path.lexists(d.path)
+    }
+    return dataclasses.replace(
+        inv, layers=layers, rw_layers=rw, buildkit=buildkit, storage_dirs=dirs
+    )
 
 
 def _top_level(root: str) -> list[str]:
@@ -144,47 +146,22 @@ def _top_level(root: str) -> list[str]:
         return []
 
 
-def measure(inv: Inventory, progress: Progress | None = None) -> Inventory:
-    """Walk the root's trees and attach their Usage (keyed by absolute path)."""
-    root = inv.root.path
-    usage: dict[str, Usage] = {}
-    jobs: list[tuple[str, str | None]] = []
-    driver = inv.root.storage_driver
-    if inv.driver_home:
-        sub = "diff" if driver == "overlay2" else None
-        jobs += [(d.path, sub) for d in inv.storage_dirs.values()]
-    for v in inv.volumes.values():
-        if v.has_dir:
-            jobs.append((v.path, "_data"))
-    for c in inv.containers.values():
-        jobs.append((c.dir, None))
-    for s in inv.container_dirs_without_config:
-        jobs.append((s.path, None))
-    jobs += [(p, None) for p in inv.layerdb_tmp]
-    jobs += [(r.metadata_dir, None) for r in inv.removing_layers]
-    total = len(jobs)
-    for i, (path, sub) in enumerate(jobs):
-        usage[path] = walk.measure(path, sub)
-        if progress is not None and (i % 16 == 0 or i + 1 == total):
-            progress("measuring", i + 1, total)
-    # The rest of the root, area by area, so every byte lands in one place.
-    measured_dirs = {os.path.dirname(p) for p in usage}
-    for name in _top_level(root):
-        path = os.path.join(root, name)
-        if path in measured_dirs or path == inv.driver_home:
-            # containers/, volumes/, overlay2/: measure only what is beside the per-ID dirs.
-            usage[path] = _measure_beside(path, usage)
-            continue
-        if driver and name == driver and inv.driver_home and inv.driver_home != path:
-            # vfs/: the per-layer dirs live one level deeper, in vfs/dir/.
-            usage[inv.driver_home] = _measure_beside(inv.driver_home, usage)
-            usage[path] = walk.measure(path, None, frozenset({"dir"}))
-            continue
-        usage[path] = walk.measure(path)
-    vfs_changes: dict[str, int] = {}
-    if driver == "vfs":
-        vfs_changes = _vfs_container_sizes(inv)
-    return dataclasses.replace(inv, usage=usage, measured=True, vfs_changes=vfs_changes)
+def measure(
+    inv: Inventory,
+    progress: Progress | None = None,
+    *,
+    full: bool = False,
+    cache: bool = True,
+) -> Inventory:
+    """Walk the root's trees and attach their Usage (keyed by absolute path).
+
+    Default: committed image layers are not walked (recorded sizes; disk usage from the size
+    cache). `full` walks everything; `cache=False` neither reads nor writes the size cache.
+    See inspector.scan.
+    """
+    from inspector import scan
+
+    return scan.measure(inv, progress, full=full, cache=cache)
 
 
 def _measure_beside(area: str, usage: dict[str, Usage]) -> Usage:

@@ -14,7 +14,16 @@ DEFAULT_ROOT = "/var/lib/docker"
 
 #: Graphdrivers in the daemon's priority order, then legacy ones.
 SUPPORTED_DRIVERS = ("overlay2", "vfs")
-KNOWN_DRIVERS = ("overlay2", "fuse-overlayfs", "btrfs", "zfs", "vfs", "aufs", "devicemapper", "overlay")
+KNOWN_DRIVERS = (
+    "overlay2",
+    "fuse-overlayfs",
+    "btrfs",
+    "zfs",
+    "vfs",
+    "aufs",
+    "devicemapper",
+    "overlay",
+)
 SNAPSHOTTER_DRIVERS = ("overlayfs", "native", "stargz")
 
 

@@ -7,11 +7,20 @@ import re
 from inspector.errors import UsageError
 
 _UNITS = {
-    "": 1, "b": 1,
-    "k": 1024, "kb": 1000, "kib": 1024,
-    "m": 1024**2, "mb": 1000**2, "mib": 1024**2,
-    "g": 1024**3, "gb": 1000**3, "gib": 1024**3,
-    "t": 1024**4, "tb": 1000**4, "tib": 1024**4,
+    "": 1,
+    "b": 1,
+    "k": 1024,
+    "kb": 1000,
+    "kib": 1024,
+    "m": 1024**2,
+    "mb": 1000**2,
+    "mib": 1024**2,
+    "g": 1024**3,
+    "gb": 1000**3,
+    "gib": 1024**3,
+    "t": 1024**4,
+    "tb": 1000**4,
+    "tib": 1024**4,
 }
 _SIZE = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*")
 
@@ -20,7 +29,9 @@ def parse_size(text: str) -> int:
     """Bytes from '50G' (binary, like docker's --log-opt), '50GB' (decimal), '50GiB' or '4096'."""
     m = _SIZE.fullmatch(text)
     if not m or m.group(2).lower() not in _UNITS:
-        raise UsageError(f"invalid size {text!r}: use a number with an optional unit (K, M, G, T, MB, GiB, …)")
+        raise UsageError(
+            f"invalid size {text!r}: use a number with an optional unit (K, M, G, T, MB, GiB, …)"
+        )
     return int(float(m.group(1)) * _UNITS[m.group(2).lower()])
 
 

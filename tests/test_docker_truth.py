@@ -62,6 +62,14 @@ def assert_matches_api(report: Report, truth: dict[str, Any], *, live: bool = Tr
         assert volumes[name].links == api_v["UsageData"]["RefCount"], name
         assert volumes[name].volume.driver == api_v["Driver"]
 
+    records = {r.id: r for r in report.inventory.buildkit.records}
+    api_cache = {b["ID"]: b for b in df.get("BuildCache") or []}
+    assert set(records) == set(api_cache)
+    for bid, api_b in api_cache.items():
+        assert records[bid].size == api_b["Size"], bid
+        assert records[bid].shared == api_b["Shared"], bid
+    assert report.totals.docker_build_cache_size == sum(b["Size"] for b in api_cache.values())
+
 
 def assert_dirs_match_graphdriver(report: Report, truth: dict[str, Any]) -> None:
     """Image layer dirs and container upper dirs equal GraphDriver.Data, in order."""
@@ -99,6 +107,9 @@ def test_scenario_is_rich_enough(live_truth: dict[str, Any]) -> None:
     assert any(c.get("SizeRw", 0) > 0 for c in df["Containers"] if c["State"] == "created")
     assert any(v["UsageData"]["RefCount"] == 0 for v in df["Volumes"])
     assert any(v["UsageData"]["RefCount"] > 0 and v["UsageData"]["Size"] > 0 for v in df["Volumes"])
+    assert any(b["Shared"] for b in df["BuildCache"]) and any(
+        not b["Shared"] for b in df["BuildCache"]
+    )
 
 
 def test_live_root_matches_engine_api(dockerd: Any, live_truth: dict[str, Any]) -> None:

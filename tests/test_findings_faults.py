@@ -86,7 +86,9 @@ class Faults:
 
 
 @pytest.fixture(scope="module")
-def faulty(dockerd: Any, scenario: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -> tuple[Faults, Report]:
+def faulty(
+    dockerd: Any, scenario: dict[str, Any], tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Faults, Report]:
     root = tmp_path_factory.mktemp("faulty") / "root"
     dockerd.copy_root(root)
     faults = Faults(root, scenario)
@@ -169,7 +171,7 @@ def test_staging_leftover(faulty: tuple[Faults, Report]) -> None:
 def test_text_report_lists_findings_by_bytes(faulty: tuple[Faults, Report]) -> None:
     from inspector.report import text
 
-    faults, report = faulty
+    _faults, report = faulty
     out = text.render(report)
     lines = [ln for ln in out.splitlines() if ln.startswith("- [")]
     assert "large_log" in lines[0]  # 120 MiB: the largest reclaimable finding comes first

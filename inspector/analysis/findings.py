@@ -92,7 +92,10 @@ def orphan_dirs(inv: Inventory) -> list[Finding]:
         extra = ""
         if not HEX64.fullmatch(name):
             conf = "likely"
-            extra = "; the name is not a graphdriver ID, so something other than Docker may have made it"
+            extra = (
+                "; the name is not a graphdriver ID, so something other than Docker may have"
+                " made it"
+            )
         if name.endswith("-init") and base in refs:
             conf = "likely"
             extra = f"; its base dir {base} is in use"
@@ -228,7 +231,8 @@ def broken_links(inv: Inventory) -> list[Finding]:
                 d.path,
                 0,
                 0,
-                f"overlay2 dir {dname}: " + "; ".join(problems[:5])
+                f"overlay2 dir {dname}: "
+                + "; ".join(problems[:5])
                 + (f" (+{len(problems) - 5} more)" if len(problems) > 5 else "")
                 + ". Mounting this layer (running a container on it) fails.",
                 "Remove the images and containers that use this layer with docker image rm / "
@@ -380,7 +384,8 @@ def missing_layers(inv: Inventory, rows: list[ImageRow]) -> list[Finding]:
                 row.image.config_path,
                 0,
                 0,
-                f"image {_short(row.image.id)} needs {len(row.missing_layers)} layer(s) layerdb does "
+                f"image {_short(row.image.id)} needs {len(row.missing_layers)} layer(s) that "
+                "layerdb does "
                 f"not have: {', '.join(row.missing_layers[:3])}",
                 f"docker image rm {_short(row.image.id)}, then pull or build it again",
                 object_id=row.image.id,
@@ -436,9 +441,11 @@ def dangling_images(rows: list[ImageRow]) -> list[Finding]:
                 img.config_path,
                 row.reclaimable,
                 0,
-                f"image {_short(img.id)} has no tag and no child image (created {img.created}); "
+                f"image {_short(img.id)} has no tag and no child image "
+                f"(created {img.created}); "
                 f"removing it frees {row.reclaimable} bytes of layers no other image uses{users}",
-                f"docker image rm {_short(img.id)}  (or docker image prune for all dangling images)",
+                f"docker image rm {_short(img.id)}"
+                "  (or docker image prune for all dangling images)",
                 object_id=img.id,
                 reclaimable=not row.containers,
             )

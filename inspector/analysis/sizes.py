@@ -100,7 +100,11 @@ class Sizes:
 
     def listed_images(self) -> list[str]:
         """Images `docker images` lists: referenced ones, and untagged ones with no children."""
-        return [iid for iid in sorted(self.inv.images) if self.is_tagged(iid) or not self.children.get(iid)]
+        return [
+            iid
+            for iid in sorted(self.inv.images)
+            if self.is_tagged(iid) or not self.children.get(iid)
+        ]
 
     def image_rows(self) -> list[ImageRow]:
         """One row per image with Docker's Size and SharedSize."""

@@ -253,7 +253,6 @@ class _Parser:
             raise BoltError(f"{where}: page id {pgid} outside 2..{meta.pgid - 1}")
         if pgid in self.visited:
             raise BoltError(f"{where}: page {pgid} reached twice (cycle or shared page)")
-        self.visited.add(pgid)
         off = pgid * meta.page_size
         if off + _PAGE_HEADER > len(self.data):
             raise BoltError(f"{where}: page {pgid} is beyond the end of the file")
@@ -265,6 +264,12 @@ class _Parser:
         end = off + (1 + overflow) * meta.page_size
         if end > len(self.data):
             raise BoltError(f"{where}: page {pgid} (+{overflow} overflow) ends past the file")
+        # Overflow pages are part of this page: no other tree page may start inside them.
+        # Each page ID is marked at most once per parse, so this stays linear in the file.
+        span = range(pgid, pgid + 1 + overflow)
+        if not self.visited.isdisjoint(span):
+            raise BoltError(f"{where}: page {pgid} (+{overflow} overflow) overlaps another")
+        self.visited.update(span)
         return off, end, flags, count
 
     def walk_bucket(
@@ -272,6 +277,7 @@ class _Parser:
     ) -> list[tuple[BoltBucket, int, bytes | None, int, str]]:
         """Fill ``bucket`` from its tree; return the sub-buckets still to be walked."""
         items = bucket._items
+        label = f"bucket {name!r}" if name else "root bucket"
         pending: list[tuple[BoltBucket, int, bytes | None, int, str]] = []
         last: bytes | None = None
 
@@ -280,14 +286,15 @@ class _Parser:
             # Keys are strictly ascending within a bucket; anything else is corruption (or a
             # page rewritten under us by a live daemon, which load_bolt's retry handles).
             if last is not None and key <= last:
-                raise BoltError(f"{where}: keys out of order or duplicated in bucket {name}")
+                raise BoltError(f"{where}: keys out of order or duplicated")
             last = key
             if not flags & _BUCKET_LEAF_FLAG:
                 items[key] = value
                 return
             if inline is not None:
-                raise BoltError(f"{where}: inline bucket {name} contains a sub-bucket")
-            child_name = f"{name}/{key!r}"
+                raise BoltError(f"{where}: an inline bucket contains a sub-bucket")
+            shown = key.decode("utf-8", errors="backslashreplace")
+            child_name = f"{name}/{shown}" if name else shown
             if depth + 1 > self.max_depth:
                 raise BoltError(f"{where}: buckets nested deeper than {self.max_depth}")
             if len(value) < _BUCKET_HEADER:
@@ -301,7 +308,7 @@ class _Parser:
                 pending.append((child, child_root, None, depth + 1, child_name))
 
         if inline is not None:
-            where = f"inline bucket {name}"
+            where = f"inline {label}"
             if len(inline) < _PAGE_HEADER:
                 raise BoltError(f"{where}: {len(inline)} bytes, shorter than a page header")
             _pid, flags, count, _overflow = _HEADER.unpack_from(inline, 0)
@@ -316,8 +323,8 @@ class _Parser:
         stack = [root]
         while stack:
             pgid = stack.pop()
-            where = f"bucket {name}, page {pgid}"
-            off, end, flags, count = self.page(pgid, f"bucket {name}")
+            where = f"{label}, page {pgid}"
+            off, end, flags, count = self.page(pgid, label)
             self.count(count)
             if flags & _BRANCH_PAGE:
                 children = self.branch(off, end, count, where)
@@ -373,7 +380,7 @@ def parse_bolt(
     todo: list[tuple[BoltBucket, int, bytes | None, int, str]] = [(root, meta.root, None, 0, "")]
     while todo:
         bucket, pgid, inline, depth, name = todo.pop()
-        todo.extend(parser.walk_bucket(bucket, pgid, inline, depth, name or "<root>"))
+        todo.extend(parser.walk_bucket(bucket, pgid, inline, depth, name))
     return root
 
 
@@ -385,19 +392,16 @@ def load_bolt(path: str, cap: int = DEFAULT_CAP) -> BoltBucket:
     parse failure is retried a few times on a fresh copy before it is reported.
     """
     shown = os.fsdecode(path)
-    last_error: BoltError | None = None
+    error: BoltError | None = None
     for attempt in range(_ATTEMPTS):
         if attempt:
             time.sleep(0.05 * attempt)  # give a writer in mid-commit time to finish
         try:
             data = read_bytes(path, cap)
-        except BoltError:
-            raise
         except ReaderError as e:
             raise BoltError(str(e)) from e  # already names the file; not worth retrying
         try:
             return parse_bolt(data)
         except BoltError as e:
-            last_error = e
-    assert last_error is not None
-    raise BoltError(f"{shown}: {last_error}") from last_error
+            error = e
+    raise BoltError(f"{shown}: {error}") from error

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
-import re
 import stat
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -89,12 +89,10 @@ def _logs(cdir: str, cid: str) -> tuple[LogFile, ...]:
         names = []
     candidates = [os.path.join(cdir, n) for n in names if n.startswith(prefix)]
     local = os.path.join(cdir, "local-logs")
-    try:
+    with contextlib.suppress(ReaderError):
         candidates += [
             os.path.join(local, n) for n in fs.list_dir(local) if n.startswith("container.log")
         ]
-    except ReaderError:
-        pass
     for path in candidates:
         st = fs.lstat_or_none(path)
         if st is None or not stat.S_ISREG(st.st_mode):
@@ -169,7 +167,9 @@ def read_containers(containers_dir: str) -> ContainerArea:
         if st is None:
             continue
         if not stat.S_ISDIR(st.st_mode) or not HEX64.fullmatch(name):
-            area.skipped.append(Skipped(cdir, "unexpected entry in containers/ (not a container ID)"))
+            area.skipped.append(
+                Skipped(cdir, "unexpected entry in containers/ (not a container ID)")
+            )
             continue
         try:
             raw = fs.read_bytes(os.path.join(cdir, "config.v2.json"), CONFIG_CAP)
@@ -182,7 +182,9 @@ def read_containers(containers_dir: str) -> ContainerArea:
             area.without_config.append(Skipped(cdir, str(e)))
             continue
         try:
-            host_raw: bytes | None = fs.read_bytes(os.path.join(cdir, "hostconfig.json"), HOSTCONFIG_CAP)
+            host_raw: bytes | None = fs.read_bytes(
+                os.path.join(cdir, "hostconfig.json"), HOSTCONFIG_CAP
+            )
         except (FileNotFoundError, ReaderError):
             host_raw = None
         try:

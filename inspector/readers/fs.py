@@ -102,7 +102,7 @@ def lstat_or_none(path: str | bytes) -> os.stat_result | None:
         return None
 
 
-def list_dir(path: str | bytes) -> list[str]:
+def list_dir(path: str) -> list[str]:
     """Sorted names in a directory (never following a symlinked directory); [] if missing."""
     st = lstat_or_none(path)
     if st is None:

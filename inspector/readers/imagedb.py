@@ -39,7 +39,9 @@ def parse_config(image_id: str, path: str, raw: bytes) -> Image:
     diff_ids: list[str] = []
     if isinstance(rootfs, dict):
         ids = rootfs.get("diff_ids") or []
-        if not isinstance(ids, list) or not all(isinstance(d, str) and DIGEST.fullmatch(d) for d in ids):
+        if not isinstance(ids, list) or not all(
+            isinstance(d, str) and DIGEST.fullmatch(d) for d in ids
+        ):
             raise ReaderError(f"{path}: rootfs.diff_ids is not a list of sha256 digests")
         diff_ids = list(ids)
     elif rootfs is not None:

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from inspector.errors import ReaderError
 from inspector.model import Skipped, Volume
 from inspector.readers import fs
+from inspector.readers.volumes_db import read_volume_metadata
 
 #: Entries of volumes/ that are not volumes.
 NOT_VOLUMES = frozenset({"metadata.db", "backingFsBlockDev"})
@@ -24,15 +25,11 @@ class VolumeArea:
 
 def read_volumes(volumes_dir: str) -> VolumeArea:
     """Read volume dirs and metadata.db; a volume appears if either knows it."""
-    try:
-        from inspector.readers.volumes_db import read_volume_metadata
-    except ImportError:  # TEMP
-        read_volume_metadata = None
 
     area = VolumeArea()
     db_path = os.path.join(volumes_dir, "metadata.db")
     meta: dict[str, tuple[str, dict[str, str], dict[str, str]]] = {}
-    if read_volume_metadata and fs.lstat_or_none(db_path) is not None:
+    if fs.lstat_or_none(db_path) is not None:
         try:
             found, skips = read_volume_metadata(db_path)
             for name, vm in found.items():

@@ -101,7 +101,8 @@ def read_volume_metadata(
 ) -> tuple[dict[str, VolumeMeta], list[Skip]]:
     """Read ``volumes/metadata.db`` at ``path``: (name -> metadata, skipped entries).
 
-    A bad entry becomes a (name, reason) skip instead of failing the whole file. A missing file raises FileNotFoundError; a file that is
-    not a readable bbolt database raises BoltError (a ReaderError naming the file).
+    A bad entry becomes a (name, reason) skip instead of failing the whole file. A missing
+    file raises FileNotFoundError; a file that is not a readable bbolt database raises
+    BoltError (a ReaderError naming the file).
     """
     return parse_volume_metadata(load_bolt(path, cap))

@@ -18,7 +18,9 @@ import stat
 from inspector.model import Skipped, Usage
 
 
-def measure(path: str, apparent_sub: str | None = None, skip_names: frozenset[str] = frozenset()) -> Usage:
+def measure(
+    path: str, apparent_sub: str | None = None, skip_names: frozenset[str] = frozenset()
+) -> Usage:
     """Measure the tree at `path`.
 
     `apparent` counts only entries under `path/apparent_sub` when it is given (e.g. the

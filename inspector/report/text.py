@@ -55,9 +55,9 @@ def render(report: Report, top: int = 10) -> str:
     cats = sorted(t.categories, key=lambda c: -c.disk)
     biggest = max((c.disk for c in cats), default=0) or 1
     rows = []
-    for c in cats:
-        bar = "#" * max(0, round(20 * c.disk / biggest))
-        rows.append([c.name, size(c.disk), size(c.apparent), bar.ljust(20), c.description])
+    for cat in cats:
+        bar = "#" * max(0, round(20 * cat.disk / biggest))
+        rows.append([cat.name, size(cat.disk), size(cat.apparent), bar.ljust(20), cat.description])
     rows.append(["total", size(t.disk_total), "", "", "allocated bytes under the root"])
     out += _table(["CATEGORY", "ON DISK", "APPARENT", "", "WHAT"], rows, {1, 2})
 
@@ -66,51 +66,122 @@ def render(report: Report, top: int = 10) -> str:
     listed = [r for r in report.images if not r.intermediate]
     active_imgs = sum(1 for r in listed if r.containers)
     img_reclaim = sum(r.size - r.shared_size for r in listed if not r.containers)
-    running = sum(1 for r in report.containers if r.container.state in ("running", "paused", "restarting"))
-    ctr_reclaim = sum(r.size_rw or 0 for r in report.containers if r.container.state not in ("running", "paused", "restarting"))
+    running = sum(
+        1 for r in report.containers if r.container.state in ("running", "paused", "restarting")
+    )
+    ctr_reclaim = sum(
+        r.size_rw or 0
+        for r in report.containers
+        if r.container.state not in ("running", "paused", "restarting")
+    )
     dfvols = [r for r in report.volumes if r.in_docker_df]
     vol_active = sum(1 for r in dfvols if r.links)
     vol_reclaim = sum(r.size or 0 for r in dfvols if not r.links)
     bk = inv.buildkit.records
     rows = [
-        ["Images", str(len(listed)), str(active_imgs), size(t.docker_images_size), size(img_reclaim)],
-        ["Containers", str(len(report.containers)), str(running), size(t.docker_containers_size), size(ctr_reclaim)],
-        ["Local Volumes", str(len(dfvols)), str(vol_active), size(t.docker_volumes_size), size(vol_reclaim)],
-        ["Build Cache", str(len(bk)), str(sum(1 for r in bk if r.in_use)), size(t.docker_build_cache_size), size(t.build_cache_reclaimable)],
+        [
+            "Images",
+            str(len(listed)),
+            str(active_imgs),
+            size(t.docker_images_size),
+            size(img_reclaim),
+        ],
+        [
+            "Containers",
+            str(len(report.containers)),
+            str(running),
+            size(t.docker_containers_size),
+            size(ctr_reclaim),
+        ],
+        [
+            "Local Volumes",
+            str(len(dfvols)),
+            str(vol_active),
+            size(t.docker_volumes_size),
+            size(vol_reclaim),
+        ],
+        [
+            "Build Cache",
+            str(len(bk)),
+            str(sum(1 for r in bk if r.in_use)),
+            size(t.docker_build_cache_size),
+            size(t.build_cache_reclaimable),
+        ],
         ["Logs", "", "", size(t.log_size), ""],
     ]
     out += _table(["TYPE", "TOTAL", "ACTIVE", "SIZE", "RECLAIMABLE"], rows, {1, 2, 3, 4})
 
     if report.images:
         out.append("")
-        out.append(f"Images ({len(listed)} listed by docker images, {len(report.images) - len(listed)} intermediate)")
+        out.append(
+            f"Images ({len(listed)} listed by docker images, "
+            f"{len(report.images) - len(listed)} intermediate)"
+        )
         rows = []
         for r in sorted(listed, key=lambda r: (-r.size, r.image.id)):
-            name = ", ".join(clean(x) for x in r.image.tags) or ("<none> (dangling)" if r.dangling else "<none>")
-            rows.append([name, _short(r.image.id), clean(r.image.created or "")[:19], size(r.size), size(r.shared_size), size(r.unique_size), str(len(r.containers))])
-        out += _table(["REPOSITORY:TAG", "IMAGE ID", "CREATED", "SIZE", "SHARED", "UNIQUE", "CONTAINERS"], rows, {3, 4, 5, 6})
+            name = ", ".join(clean(x) for x in r.image.tags) or (
+                "<none> (dangling)" if r.dangling else "<none>"
+            )
+            rows.append(
+                [
+                    name,
+                    _short(r.image.id),
+                    clean(r.image.created or "")[:19],
+                    size(r.size),
+                    size(r.shared_size),
+                    size(r.unique_size),
+                    str(len(r.containers)),
+                ]
+            )
+        out += _table(
+            ["REPOSITORY:TAG", "IMAGE ID", "CREATED", "SIZE", "SHARED", "UNIQUE", "CONTAINERS"],
+            rows,
+            {3, 4, 5, 6},
+        )
     if report.containers:
         out.append("")
         out.append("Containers")
         rows = []
-        for r in sorted(report.containers, key=lambda r: (-(r.size_rw or 0), r.container.id)):
-            c = r.container
-            rows.append([clean(c.name), c.id[:12], c.state, clean(c.image_ref)[:30], size(r.size_rw), size(r.log_size), str(len(r.volumes))])
-        out += _table(["NAME", "CONTAINER ID", "STATE", "IMAGE", "SIZE RW", "LOGS", "VOLUMES"], rows, {4, 5, 6})
+        for cr in sorted(report.containers, key=lambda r: (-(r.size_rw or 0), r.container.id)):
+            ctr = cr.container
+            rows.append(
+                [
+                    clean(ctr.name),
+                    ctr.id[:12],
+                    ctr.state,
+                    clean(ctr.image_ref)[:30],
+                    size(cr.size_rw),
+                    size(cr.log_size),
+                    str(len(cr.volumes)),
+                ]
+            )
+        out += _table(
+            ["NAME", "CONTAINER ID", "STATE", "IMAGE", "SIZE RW", "LOGS", "VOLUMES"],
+            rows,
+            {4, 5, 6},
+        )
     if report.volumes:
         out.append("")
         out.append("Volumes")
         rows = []
-        for r in sorted(report.volumes, key=lambda r: (-(r.size or 0), r.volume.name)):
-            v = r.volume
+        for vr in sorted(report.volumes, key=lambda r: (-(r.size or 0), r.volume.name)):
+            v = vr.volume
             name = clean(v.name)
-            rows.append([name if len(name) <= 40 else name[:37] + "...", "anonymous" if v.anonymous else "named", clean(v.driver), str(r.links), size(r.size)])
+            rows.append(
+                [
+                    name if len(name) <= 40 else name[:37] + "...",
+                    "anonymous" if v.anonymous else "named",
+                    clean(v.driver),
+                    str(vr.links),
+                    size(vr.size),
+                ]
+            )
         out += _table(["VOLUME NAME", "KIND", "DRIVER", "LINKS", "SIZE"], rows, {3, 4})
 
     consumers: list[tuple[int, str, str]] = []
-    for r in report.layers:
-        if r.storage_dir:
-            consumers.append((r.disk_usage, "layer " + _short(r.layer.chain_id), r.storage_dir))
+    for lr in report.layers:
+        if lr.storage_dir:
+            consumers.append((lr.disk_usage, "layer " + _short(lr.layer.chain_id), lr.storage_dir))
     for cr in report.containers:
         if cr.rw_dir:
             consumers.append((cr.disk_usage, f"container {cr.container.name}", cr.rw_dir))
@@ -133,7 +204,9 @@ def render(report: Report, top: int = 10) -> str:
         out.append(f"Findings ({len(report.findings)}, {size(total)} reclaimable), largest first")
         for f in report.findings:
             conf = "" if f.confidence == "certain" else f", {f.confidence}"
-            out.append(f"- [{f.severity.value}{conf}] {f.kind.value}: {size(f.bytes)}  {clean(f.path)}")
+            out.append(
+                f"- [{f.severity.value}{conf}] {f.kind.value}: {size(f.bytes)}  {clean(f.path)}"
+            )
             out.append(f"    {clean(f.detail)}")
             out.append(f"    remedy: {clean(f.remedy)}")
     return "\n".join(out) + "\n"
