@@ -26,6 +26,7 @@ from inspector.model import (
 from inspector.readers import fs, walk
 from inspector.readers.buildkit import to_model
 from inspector.readers.containers import read_containers
+from inspector.readers.distribution import read_distribution
 from inspector.readers.imagedb import read_imagedb
 from inspector.readers.layerdb import read_layerdb
 from inspector.readers.references import read_references
@@ -72,6 +73,14 @@ def read(path: str) -> Inventory:
         ldb = read_layerdb(os.path.join(image_dir, "layerdb"))
         layers, rw, skipped = ldb.layers, ldb.mounts, skipped + ldb.skipped
         removing, tmp = tuple(ldb.removing), tuple(ldb.tmp)
+        blobs, sk = read_distribution(image_dir)
+        skipped += sk
+        layers = {
+            k: dataclasses.replace(v, registry_digests=blobs[v.diff_id])
+            if v.diff_id in blobs
+            else v
+            for k, v in layers.items()
+        }
         imgs, sk = read_imagedb(os.path.join(image_dir, "imagedb"))
         skipped += sk
         refs, sk = read_references(image_dir)

@@ -92,6 +92,8 @@ class Layer:
     """Whether tar-split.json.gz exists (needed by docker save/push)."""
     foreign: bool = False
     """descriptor.json present (Windows foreign layer)."""
+    registry_digests: tuple[str, ...] = ()
+    """Compressed blob digests this layer was pulled/pushed as (distribution/)."""
 
 
 @dataclass(frozen=True, slots=True)

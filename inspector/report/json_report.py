@@ -87,6 +87,8 @@ def to_dict(report: Report, generated_at: dt.datetime | None = None) -> dict[str
             "diff_id": r.layer.diff_id,
             "parent": r.layer.parent,
             "cache_id": r.layer.cache_id,
+            "registry_digests": list(r.layer.registry_digests),
+            "has_tar_split": r.layer.has_tar_split,
             "diff_dir": r.diff_dir,
             "link": r.link,
             "lower": list(r.lower),
