@@ -38,7 +38,8 @@ EPILOG = """\
 exit codes:
   0  success (audit: no threshold crossed)
   1  audit: a threshold was crossed or a --fail-on finding kind was found
-  2  usage error, unreadable or invalid data root, unreachable daemon
+  2  usage error, unreadable or invalid data root, unreachable daemon,
+     another audit of the same root already running
   3  internal error (a bug: please report it)
 
 docker-inspector never writes under the data root; it reads it offline.

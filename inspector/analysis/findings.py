@@ -312,8 +312,8 @@ def incomplete_layers(inv: Inventory) -> list[Finding]:
                 path,
                 u.apparent,
                 u.disk,
-                "staging entry in layerdb/tmp: a layer registration (pull, build, commit, load) was "
-                "interrupted before it was moved into layerdb/sha256",
+                "staging entry in layerdb/tmp: a layer registration (pull, build, commit, load)"
+                " was interrupted before it was moved into layerdb/sha256",
                 MANUAL.format(path=path),
                 object_id=os.path.basename(path),
             )

@@ -13,7 +13,7 @@ from inspector.analysis.results import Finding, Report
 SCHEMA_VERSION = 1
 
 
-def _fix(value: Any) -> Any:
+def json_safe(value: Any) -> Any:
     """Replace lone surrogates (undecodable bytes in names) with visible \\xNN text."""
     if isinstance(value, str):
         if any(0xDC80 <= ord(c) <= 0xDCFF for c in value):
@@ -22,9 +22,9 @@ def _fix(value: Any) -> Any:
             )
         return value
     if isinstance(value, dict):
-        return {_fix(k): _fix(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_fix(v) for v in value]
+        return {json_safe(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(v) for v in value]
     return value
 
 
@@ -184,7 +184,7 @@ def to_dict(report: Report, generated_at: dt.datetime | None = None) -> dict[str
         "totals": totals,
         "skipped": [{"path": s.path, "reason": s.reason} for s in inv.skipped],
     }
-    return _fix(doc)  # type: ignore[no-any-return]
+    return json_safe(doc)  # type: ignore[no-any-return]
 
 
 def render(report: Report) -> str:

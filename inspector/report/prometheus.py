@@ -1,0 +1,260 @@
+"""The audit as Prometheus metrics, for node_exporter's textfile collector.
+
+Every series carries a `root` label, so that audits of several data roots can each write a
+file into the same textfile directory without clashing. Names follow Prometheus conventions:
+`docker_inspector_` prefix, base units (`_bytes`, `_seconds`, `_ratio`), gauges only (every
+value is a fresh measurement of the root, not a counter of this process).
+
+Label values come from a hostile root (tags, container and volume names): the client library
+escapes quotes, backslashes and newlines, but a valid label can still carry terminal escapes
+or be megabytes long, so each value is also passed through textsafe.clean() and capped.
+
+The file is written with prometheus_client.write_to_textfile: a temporary file beside it, then
+rename(2), so the collector never reads half a file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING
+
+from prometheus_client import CollectorRegistry, write_to_textfile
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from inspector.analysis.results import Kind
+from inspector.textsafe import clean
+
+if TYPE_CHECKING:
+    from inspector.audit import AuditResult
+
+PREFIX = "docker_inspector_"
+#: Longest label value written; longer ones keep a prefix and a hash (still unique).
+LABEL_MAX = 128
+
+
+def label(text: str, limit: int = LABEL_MAX) -> str:
+    """A safe, bounded label value: clean()ed, and shortened with a hash suffix if long."""
+    value = clean(text)
+    if len(value) <= limit:
+        return value
+    digest = hashlib.sha256(value.encode("utf-8")).hexdigest()[:12]
+    return value[: limit - len(digest) - 1] + "~" + digest
+
+
+def _short(i: str) -> str:
+    return i.removeprefix("sha256:")[:12]
+
+
+class _Family:
+    """A gauge family that drops a repeated label set (possible only with hostile names
+    shortened to the same prefix+hash, or colliding short IDs): Prometheus rejects a file
+    with duplicate series, which would lose every metric."""
+
+    def __init__(self, name: str, doc: str, labels: Sequence[str]) -> None:
+        self.metric = GaugeMetricFamily(PREFIX + name, doc, labels=list(labels))
+        self._seen: set[tuple[str, ...]] = set()
+
+    def add(self, values: Sequence[str], value: float) -> None:
+        key = tuple(values)
+        if key in self._seen:
+            return
+        self._seen.add(key)
+        self.metric.add_metric(list(key), value)
+
+
+class AuditCollector(Collector):
+    """Yields the metrics of one audit result."""
+
+    def __init__(self, result: AuditResult) -> None:
+        self.result = result
+
+    def collect(self) -> Iterator[Metric]:
+        """All families, in a fixed order."""
+        r = self.result
+        report = r.report
+        t = report.totals
+        root = label(report.inventory.root.path, 256)
+
+        def fam(name: str, doc: str, labels: Sequence[str] = ()) -> _Family:
+            return _Family(name, doc, ["root", *labels])
+
+        info = fam(
+            "root_info",
+            "The data root inspected: storage driver and image store (value 1).",
+            ["storage_driver", "image_store"],
+        )
+        info.add(
+            [root, label(report.inventory.root.storage_driver or ""),
+             report.inventory.root.image_store.value],
+            1,
+        )  # fmt: skip
+        yield info.metric
+
+        apparent = fam(
+            "category_apparent_bytes",
+            "Apparent bytes under the root by category (st_size, as Docker counts sizes).",
+            ["category"],
+        )
+        disk = fam(
+            "category_disk_bytes",
+            "Allocated bytes under the root by category (st_blocks * 512).",
+            ["category"],
+        )
+        for c in t.categories:
+            apparent.add([root, c.name], c.apparent)
+            disk.add([root, c.name], c.disk)
+        yield apparent.metric
+        yield disk.metric
+
+        total = fam("root_disk_bytes", "Allocated bytes under the root (all categories).")
+        total.add([root], t.disk_total)
+        yield total.metric
+
+        df = fam(
+            "docker_df_bytes",
+            "Sizes as docker system df counts them, by type.",
+            ["type"],
+        )
+        for typ, v in (
+            ("images", t.docker_images_size),
+            ("containers", t.docker_containers_size),
+            ("volumes", t.docker_volumes_size),
+            ("build_cache", t.docker_build_cache_size),
+            ("logs", t.log_size),
+        ):
+            df.add([root, typ], v)
+        yield df.metric
+
+        reclaim = fam("reclaimable_bytes", "Bytes the findings say can be freed.")
+        reclaim.add([root], t.reclaimable)
+        yield reclaim.metric
+
+        if r.fs is not None:
+            fs = fam(
+                "filesystem_used_ratio",
+                "Used fraction of the filesystem holding the root (df's Use%, as 0..1).",
+            )
+            fs.add([root], r.fs.percent / 100.0)
+            yield fs.metric
+
+        isize = fam("image_size_bytes", "Image size as docker images shows it.", ["id", "tag"])
+        iuniq = fam(
+            "image_unique_bytes",
+            "Bytes of an image's layers that no other image uses.",
+            ["id", "tag"],
+        )
+        for row in report.images:
+            if not row.listed:
+                continue
+            tag = sorted(row.image.tags)[0] if row.image.tags else "<none>"
+            labels = [root, _short(row.image.id), label(tag)]
+            isize.add(labels, row.size)
+            iuniq.add(labels, row.unique_size)
+        yield isize.metric
+        yield iuniq.metric
+
+        cw = fam(
+            "container_writable_bytes",
+            "Bytes of a container's writable layer (docker ps --size, SizeRw).",
+            ["id", "name"],
+        )
+        cl = fam("container_log_bytes", "Bytes of a container's log files.", ["id", "name"])
+        for crow in report.containers:
+            labels = [root, crow.container.id[:12], label(crow.container.name)]
+            if crow.size_rw is not None:
+                cw.add(labels, crow.size_rw)
+            cl.add(labels, crow.log_size)
+        yield cw.metric
+        yield cl.metric
+
+        vb = fam("volume_bytes", "Bytes of a volume's data (docker system df -v).", ["volume"])
+        for vrow in report.volumes:
+            if vrow.size is not None:
+                vb.add([root, label(vrow.volume.name)], vrow.size)
+        yield vb.metric
+
+        fc = fam("findings", "Number of findings by kind.", ["kind"])
+        fb = fam("finding_bytes", "Bytes held by findings, by kind.", ["kind"])
+        for kind in Kind:
+            found = [f for f in r.findings if f.kind is kind]
+            fc.add([root, kind.value], len(found))
+            fb.add([root, kind.value], sum(f.bytes for f in found))
+        yield fc.metric
+        yield fb.metric
+
+        th = fam(
+            "threshold_crossed",
+            "1 when a configured threshold (or --fail-on kind) is crossed, else 0.",
+            ["threshold"],
+        )
+        for check in r.checks:
+            if check.configured:
+                th.add([root, check.name], 1 if check.crossed else 0)
+        yield th.metric
+
+        yield from self._growth(root)
+
+        dur = fam("scan_duration_seconds", "Seconds the offline scan took.")
+        dur.add([root], r.scan_seconds)
+        yield dur.metric
+        last = fam("last_run_timestamp_seconds", "Unix time the audit finished.")
+        last.add([root], r.finished_at)
+        yield last.metric
+
+    def _growth(self, root: str) -> Iterable[Metric]:
+        g = self.result.growth
+        if g is None:
+            return
+        interval = _Family(
+            "growth_interval_seconds", "Seconds since the previous run (growth period).", ["root"]
+        )
+        interval.add([root], g.interval)
+        yield interval.metric
+        tot = _Family(
+            "root_disk_growth_bytes",
+            "Change of the allocated bytes under the root since the previous run.",
+            ["root"],
+        )
+        tot.add([root], g.total_disk)
+        yield tot.metric
+        cat = _Family(
+            "category_disk_growth_bytes",
+            "Change of allocated bytes by category since the previous run.",
+            ["root", "category"],
+        )
+        for name, (_, d) in g.categories.items():
+            cat.add([root, name], d)
+        yield cat.metric
+        cg = _Family(
+            "container_growth_bytes",
+            "Change of a container's writable-layer plus log bytes since the previous run.",
+            ["root", "id", "name"],
+        )
+        for o in g.containers:
+            cg.add([root, o.id[:12], label(o.name)], o.growth)
+        yield cg.metric
+        vg = _Family(
+            "volume_growth_bytes",
+            "Change of a volume's bytes since the previous run.",
+            ["root", "volume"],
+        )
+        for o in g.volumes:
+            vg.add([root, label(o.name)], o.growth)
+        yield vg.metric
+
+
+def registry(result: AuditResult) -> CollectorRegistry:
+    """A private registry holding only this audit's metrics (no process/platform ones)."""
+    reg = CollectorRegistry(auto_describe=False)
+    reg.register(AuditCollector(result))
+    return reg
+
+
+def write(path: str, result: AuditResult) -> None:
+    """Write the textfile atomically (temp file in the same directory, then rename)."""
+    write_to_textfile(path, registry(result))
+
+
+__all__ = ["AuditCollector", "label", "registry", "write"]
