@@ -1,0 +1,320 @@
+"""The docker-inspector TUI: a thin App over the same Report the JSON export uses.
+
+Loading happens in one thread worker: ``inventory.read`` (metadata only, fast) is analysed
+and shown at once, then ``inventory.measure`` walks the trees while posting progress, and
+the measured report replaces the first one. Workers only post messages; failures of any
+worker are turned into a notification in :meth:`InspectorApp.on_worker_state_changed`.
+
+Use :func:`make_app` to build the app (CLI, tests, screenshot script) and :func:`run` to
+run it in the terminal.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable
+from typing import TypeVar
+
+from textual import work
+from textual.app import App
+from textual.binding import Binding
+from textual.message import Message
+from textual.worker import Worker, WorkerState, get_current_worker
+
+from inspector.analysis import analyze
+from inspector.analysis.results import Report
+from inspector.errors import InspectorError, UsageError
+from inspector.inventory import Progress
+from inspector.model import Inventory
+from inspector.textsafe import clean
+from inspector.tui.rows import Prepared, prepare
+from inspector.tui.safe import inside
+from inspector.tui.screens.export import ExportScreen, check_path
+from inspector.tui.screens.help import HelpScreen
+from inspector.tui.screens.main import TABS, MainScreen
+from inspector.tui.widgets.status import summary
+
+__all__ = ["InspectorApp", "MeasureFn", "make_app", "run"]
+
+MeasureFn = Callable[[Inventory, Progress], Inventory]
+"""How the tree walk is run (``inventory.measure``; tests pass a slow fake)."""
+
+T = TypeVar("T")
+
+#: How often a waiting worker checks whether it was cancelled (seconds).
+POLL = 0.05
+
+
+class LoadCancelled(Exception):
+    """The load worker was cancelled (the user quit while reading or measuring)."""
+
+
+def _default_measure(inv: Inventory, progress: Progress) -> Inventory:
+    from inspector import inventory
+
+    return inventory.measure(inv, progress)
+
+
+def _interruptible(fn: Callable[[], T], worker: Worker[object]) -> T:
+    """Run `fn` in a daemon thread; give up waiting as soon as `worker` is cancelled.
+
+    A single tree walk (a volume with a million files) can take long between two progress
+    callbacks; this lets `q` return at once. The abandoned daemon thread only reads, stops
+    at its next progress callback, and cannot keep the process alive.
+    """
+    box: dict[str, object] = {}
+
+    def target() -> None:
+        try:
+            box["value"] = fn()
+        except BaseException as e:  # noqa: BLE001 - handed to the waiting worker
+            box["error"] = e
+
+    thread = threading.Thread(target=target, name="docker-inspector-load", daemon=True)
+    thread.start()
+    while thread.is_alive():
+        thread.join(POLL)
+        if worker.is_cancelled:
+            raise LoadCancelled
+    if "error" in box:
+        raise box["error"]  # type: ignore[misc]
+    return box["value"]  # type: ignore[return-value]
+
+
+class InspectorApp(App[int]):
+    """Overview, Images, Layers, Containers, Volumes and Findings of one data root."""
+
+    CSS_PATH = "app.tcss"
+    TITLE = "docker-inspector"
+    ENABLE_COMMAND_PALETTE = False
+
+    BINDINGS = [
+        *(
+            Binding(str(i), f"show_tab('{tab}')", title, show=False)
+            for i, (tab, title) in enumerate(TABS, start=1)
+        ),
+        Binding("question_mark", "help", "Help"),
+        Binding("e", "export", "Export"),
+        Binding("q", "quit", "Quit"),
+    ]
+
+    class ReportReady(Message):
+        """A report to show; `final` once sizes are measured (or no measuring follows)."""
+
+        def __init__(self, prepared: Prepared, final: bool) -> None:
+            self.prepared = prepared
+            self.final = final
+            super().__init__()
+
+    class LoadProgress(Message):
+        """Progress of the load worker."""
+
+        def __init__(self, stage: str, done: int, total: int) -> None:
+            self.stage = stage
+            self.done = done
+            self.total = total
+            super().__init__()
+
+    class Exported(Message):
+        """The JSON report was written."""
+
+        def __init__(self, path: str, size: int) -> None:
+            self.path = path
+            self.size = size
+            super().__init__()
+
+    def __init__(
+        self,
+        root: str | None = None,
+        report: Report | None = None,
+        *,
+        root_label: str | None = None,
+        measure: bool = True,
+        measure_fn: MeasureFn | None = None,
+    ) -> None:
+        super().__init__()
+        if root is None and report is None:
+            raise ValueError("give a data root or a report")
+        self.root = root
+        self.report: Report | None = report
+        self.root_label = root_label or root or (report.inventory.root.path if report else "")
+        self.measure = measure
+        self.measure_fn: MeasureFn = measure_fn or _default_measure
+        self.measuring = False
+        """True while the load worker reads or measures the root."""
+
+    def get_default_screen(self) -> MainScreen:
+        return MainScreen(self.root_label)
+
+    @property
+    def main(self) -> MainScreen:
+        screen = self.screen_stack[0]
+        assert isinstance(screen, MainScreen)
+        return screen
+
+    def on_ready(self) -> None:
+        self.main.switch_to("overview")
+        if self.report is not None:
+            self._show(prepare(self.report), final=True)
+        else:
+            assert self.root is not None
+            self.main.status.busy("Reading metadata…")
+            self.measuring = True
+            self.load(self.root)
+
+    # -- loading ------------------------------------------------------------------------
+
+    @work(thread=True, exclusive=True, group="load", exit_on_error=False)
+    def load(self, root: str) -> None:
+        """Read, show, measure, show again. Runs in a thread; only posts messages."""
+        from inspector import inventory
+
+        worker = get_current_worker()
+        inv = _interruptible(lambda: inventory.read(root), worker)
+        report = analyze(inv)
+        self.post_message(self.ReportReady(prepare(report), final=not self.measure))
+        if not self.measure:
+            return
+
+        def progress(stage: str, done: int, total: int) -> None:
+            if worker.is_cancelled:
+                raise LoadCancelled
+            self.post_message(self.LoadProgress(stage, done, total))
+
+        self.post_message(self.LoadProgress("measuring", 0, 0))
+        measured = _interruptible(lambda: self.measure_fn(inv, progress), worker)
+        if worker.is_cancelled:
+            raise LoadCancelled
+        self.post_message(self.LoadProgress("analysing", 0, 0))
+        final = analyze(measured)
+        self.post_message(self.ReportReady(prepare(final), final=True))
+
+    def on_inspector_app_report_ready(self, message: ReportReady) -> None:
+        self._show(message.prepared, message.final)
+
+    def on_inspector_app_load_progress(self, message: LoadProgress) -> None:
+        if not self.measuring:
+            return
+        if message.total:
+            text = f"{message.stage.capitalize()} {message.done}/{message.total} dirs…"
+        else:
+            text = f"{message.stage.capitalize()}…"
+        self.main.status.busy(text, message.done, message.total)
+
+    def _show(self, prepared: Prepared, final: bool) -> None:
+        self.report = prepared.report
+        self.main.show_report(prepared)
+        if final:
+            self.measuring = False
+            self.main.status.done(summary(prepared.report, self.root_label))
+        else:
+            self.main.status.busy("Measuring…")
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        """The one place worker failures end up: a notification, never a traceback."""
+        if event.state is not WorkerState.ERROR:
+            return
+        error = event.worker.error
+        if isinstance(error, LoadCancelled):
+            return
+        if isinstance(error, InspectorError):
+            text = str(error)
+        elif isinstance(error, OSError):
+            text = f"{error.strerror or error}: {error.filename or ''}".rstrip(": ")
+        else:
+            text = f"internal error: {type(error).__name__}: {error} (please report this)"
+        what = "Loading" if event.worker.group == "load" else "Export"
+        self.notify(clean(text), title=f"{what} failed", severity="error", markup=False, timeout=15)
+        if event.worker.group == "load":
+            self.measuring = False
+            self.main.status.failed(f"{what} failed: {clean(text)}")
+
+    # -- export -------------------------------------------------------------------------
+
+    def roots(self) -> list[str]:
+        """The data root as given and as read: a report must go outside both."""
+        out = [self.root] if self.root else []
+        if self.report is not None:
+            out.append(self.report.inventory.root.path)
+        return out
+
+    def action_export(self) -> None:
+        if self.report is None:
+            self.notify("Nothing to export yet: still reading the data root.", markup=False)
+            return
+
+        def done(path: str | None) -> None:
+            if path is not None:
+                self.export(path)
+
+        self.push_screen(ExportScreen(self.roots()), done)
+
+    @work(thread=True, group="export", exit_on_error=False)
+    def export(self, path: str) -> None:
+        """Write the JSON report of the current report to `path` (outside the root)."""
+        from inspector.report import json_report
+
+        report = self.report
+        if report is None:
+            raise UsageError("nothing to export yet")
+        problem = check_path(path, self.roots())
+        if problem is not None or any(inside(path, r) for r in self.roots()):
+            raise UsageError(problem or "that path is inside the data root")
+        text = json_report.render(report)
+        with open(path, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        self.post_message(self.Exported(path, len(text.encode("utf-8"))))
+
+    def on_inspector_app_exported(self, message: Exported) -> None:
+        note = "" if self.report is None or self.report.measured else " (sizes not measured yet)"
+        self.notify(
+            f"Report written to {clean(os.path.abspath(message.path))}{note}",
+            title="Exported",
+            markup=False,
+        )
+
+    # -- other actions ------------------------------------------------------------------
+
+    def action_show_tab(self, tab: str) -> None:
+        """Go back to the main screen (closing detail pages and dialogs) and show a tab."""
+        while len(self.screen_stack) > 1:
+            self.pop_screen()
+        self.main.switch_to(tab)
+
+    def action_help(self) -> None:
+        if isinstance(self.screen, HelpScreen):
+            return
+        self.push_screen(HelpScreen())
+
+    async def action_quit(self) -> None:
+        """Quit at once, cancelling the loader (also while measuring)."""
+        self.workers.cancel_all()
+        self.exit(0)
+
+
+def make_app(
+    root: str | None = None,
+    report: Report | None = None,
+    *,
+    root_label: str | None = None,
+    measure: bool = True,
+    measure_fn: MeasureFn | None = None,
+) -> InspectorApp:
+    """The app over a data root (read and measured in the background) or a ready report.
+
+    root: the data root to read (shown as given). report: show this report instead of
+    reading (tests, screenshots). root_label: how to name the root on screen (default:
+    `root` as given). measure: walk the trees after the first display (default True).
+    """
+    return InspectorApp(root, report, root_label=root_label, measure=measure, measure_fn=measure_fn)
+
+
+def run(root: str) -> int:
+    """`docker-inspector tui`: check the root, run the app in the terminal, return 0."""
+    from inspector.root import open_root
+
+    open_root(root)  # a missing or unreadable root fails here, as a plain CLI error
+    app = make_app(root)
+    app.run()
+    return app.return_code or 0

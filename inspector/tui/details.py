@@ -1,0 +1,249 @@
+"""Detail panes: key/value sections for one object, as Rich renderables (pure functions).
+
+Every value passes through :func:`inspector.tui.safe.t`: no string from the data root is
+ever parsed as markup.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+
+from rich.console import Group, RenderableType
+from rich.table import Table
+from rich.text import Text
+
+from inspector.analysis.results import Finding
+from inspector.tui.rows import SEVERITY_STYLE, Index, history_for_layers, shared_with
+from inspector.tui.safe import short, size, stamp, t
+
+Value = str | Text | None
+Section = tuple[str, Sequence[tuple[str, Value]]]
+
+
+def render_sections(sections: Iterable[Section]) -> RenderableType:
+    """Sections as titled two-column grids (empty values are left out)."""
+    parts: list[RenderableType] = []
+    for title, items in sections:
+        shown = [(k, v) for k, v in items if v is not None and (not isinstance(v, str) or v)]
+        if not shown:
+            continue
+        if parts:
+            parts.append(Text(""))
+        parts.append(Text(title, style="bold underline"))
+        grid = Table.grid(padding=(0, 2))
+        grid.add_column(style="bold", no_wrap=True)
+        grid.add_column(overflow="fold")
+        for key, value in shown:
+            grid.add_row(Text(key), value if isinstance(value, Text) else t(value))
+        parts.append(grid)
+    return Group(*parts)
+
+
+def _join(items: Iterable[str]) -> str:
+    return ", ".join(items)
+
+
+def _mapping(m: Mapping[str, str]) -> list[tuple[str, Value]]:
+    return [(k, v) for k, v in sorted(m.items())]
+
+
+def image_sections(ix: Index, iid: str) -> list[Section]:
+    """What is known about one image (its layers have their own table)."""
+    r = ix.images[iid]
+    img = r.image
+    kind = "dangling" if r.dangling else ("intermediate" if r.intermediate else "")
+    return [
+        (
+            "Image",
+            [
+                ("Tags", _join(img.tags) or "<none>"),
+                ("ID", img.id),
+                ("Digests", _join(img.digests)),
+                ("Created", stamp(img.created)),
+                ("Platform", "/".join(x for x in (img.os, img.architecture) if x)),
+                ("Kind", kind),
+                (
+                    "Size",
+                    f"{size(r.size)} (shared {size(r.shared_size)}, unique {size(r.unique_size)},"
+                    f" freed by removing it {size(r.reclaimable)}, on disk {size(r.disk_usage)})",
+                ),
+                ("Containers", _join(ix.container_name(c) for c in r.containers)),
+                ("Parent", ix.image_name(img.parent) if img.parent else None),
+                ("Children", _join(ix.image_names(r.children))),
+                ("Missing layers", _join(short(x) for x in r.missing_layers)),
+                ("ID verified", None if img.id_verified else t("no: config digest differs", "red")),
+                ("Config", ix.rel(img.config_path)),
+            ],
+        ),
+        ("Labels", _mapping(img.labels)),
+    ]
+
+
+def image_layer_sections(ix: Index, iid: str, n: int) -> list[Section]:
+    """The n-th layer (0 = base) of an image, in full."""
+    r = ix.images[iid]
+    chain_id = r.chain[n]
+    created = history_for_layers(r)[n]
+    lr = ix.layers.get(chain_id)
+    return [
+        (
+            f"Layer {n + 1} of {len(r.chain)}",
+            [
+                ("Created by", created or "(no history entry)"),
+                ("Diff ID", r.image.diff_ids[n] if n < len(r.image.diff_ids) else None),
+                ("Chain ID", chain_id),
+                ("Diff dir", ix.rel(lr.diff_dir) if lr else t("missing from layerdb", "red")),
+                ("Size", size(lr.size) if lr else None),
+                ("Shared with", _join(shared_with(ix, iid, chain_id)) or "no other image"),
+            ],
+        )
+    ]
+
+
+def layer_sections(ix: Index, chain_id: str) -> list[Section]:
+    """One layer: IDs, dirs, its overlay2 lower chain, and who uses it."""
+    r = ix.layers[chain_id]
+    layer = r.layer
+    inv = ix.report.inventory
+    lower: list[tuple[str, Value]] = []
+    by_cache = {lr.layer.cache_id: lr for lr in ix.report.layers}
+    for i, entry in enumerate(r.lower):
+        name = entry.removeprefix("l/")
+        link = inv.short_links.get(name)
+        target = link.target_dir if link is not None else None
+        if target is None:
+            value: Value = t(f"{entry}  (broken: no such link)", "red")
+        else:
+            owner = by_cache.get(target)
+            what = f"layer {short(owner.layer.chain_id)}" if owner else "no layer"
+            value = f"{entry} → {target[:12]}…  ({what})"
+        lower.append((f"lower {i + 1}", value))
+    dir_state = None if r.dir_exists else t("the storage dir does not exist", "red")
+    measured = size(r.measured_size) if r.measured_size is not None else None
+    return [
+        (
+            "Layer",
+            [
+                ("Chain ID", layer.chain_id),
+                ("Diff ID", layer.diff_id),
+                ("Parent", layer.parent),
+                ("Cache ID", layer.cache_id),
+                ("Diff dir", ix.rel(r.diff_dir)),
+                ("Storage dir", ix.rel(r.storage_dir)),
+                ("Problem", dir_state),
+                ("Link", r.link),
+                ("Size", size(r.size)),
+                ("Measured", measured),
+                ("On disk", size(r.disk_usage)),
+                ("Metadata", ix.rel(layer.metadata_dir)),
+                ("tar-split", None if layer.has_tar_split else t("missing", "yellow")),
+            ],
+        ),
+        ("Lower chain (nearest parent first)", lower or [("lower", "none: a base layer")]),
+        (
+            "Used by",
+            [
+                ("Images", _join(ix.image_names(r.images)) or "none"),
+                ("Containers", _join(ix.container_name(c) for c in r.containers)),
+            ],
+        ),
+    ]
+
+
+def container_sections(ix: Index, cid: str) -> list[Section]:
+    """One container: state, dirs, logs and mounts."""
+    r = ix.containers[cid]
+    c = r.container
+    image = c.image_ref or ix.image_name(c.image_id)
+    mounts: list[tuple[str, Value]] = []
+    for m in c.mounts:
+        src = m.name if m.type == "volume" else ix.rel(m.source)
+        mode = "rw" if m.rw else "ro"
+        mounts.append((m.destination, f"{m.type} {src} ({mode})"))
+    logs: list[tuple[str, Value]] = [
+        ("File", f"{ix.rel(lf.path)}  ({size(lf.size)})") for lf in c.logs
+    ]
+    return [
+        (
+            "Container",
+            [
+                ("Name", c.name),
+                ("ID", c.id),
+                ("State", t(c.state)),
+                ("PID", str(c.running_pid) if c.running_pid else None),
+                ("Exit code", str(c.exit_code) if c.state == "exited" else None),
+                ("Image", image),
+                ("Image ID", c.image_id),
+                ("Image present", None if r.image_present else t("no", "red")),
+                ("Created", stamp(c.created)),
+                ("Size RW", size(r.size_rw)),
+                ("Virtual size", size(r.virtual_size)),
+                ("On disk", size(r.disk_usage)),
+            ],
+        ),
+        (
+            "Dirs",
+            [
+                ("Config dir", ix.rel(c.dir)),
+                ("Writable layer", ix.rel(r.rw_dir)),
+                ("Init layer", ix.rel(r.init_dir)),
+            ],
+        ),
+        (
+            "Logs",
+            [
+                ("Driver", c.log_driver),
+                ("Options", _join(f"{k}={v}" for k, v in sorted(c.log_opts.items()))),
+                ("Total", f"{size(r.log_size)} (on disk {size(r.log_disk)})"),
+                *logs,
+            ],
+        ),
+        ("Mounts", mounts or [("mounts", "none")]),
+        ("Labels", _mapping(c.labels)),
+    ]
+
+
+def volume_sections(ix: Index, name: str) -> list[Section]:
+    """One volume."""
+    r = ix.volumes[name]
+    v = r.volume
+    return [
+        (
+            "Volume",
+            [
+                ("Name", v.name),
+                ("Kind", "anonymous" if v.anonymous else "named"),
+                ("Driver", v.driver),
+                ("Path", ix.rel(v.path)),
+                ("Size", size(r.size)),
+                ("On disk", size(r.disk_usage)),
+                ("Links", str(r.links)),
+                ("Containers", _join(ix.container_name(c) for c in r.containers) or "none"),
+                ("In docker df", "yes" if r.in_docker_df else "no (not a plain local volume)"),
+                ("Directory", None if v.has_dir else t("missing", "yellow")),
+                ("Metadata", None if v.in_metadata else t("not in metadata.db", "yellow")),
+            ],
+        ),
+        ("Options", _mapping(v.options)),
+        ("Labels", _mapping(v.labels)),
+    ]
+
+
+def finding_sections(ix: Index, f: Finding) -> list[Section]:
+    """One finding: what, the evidence and the remedy."""
+    return [
+        (
+            "Finding",
+            [
+                ("Kind", f.kind.value),
+                ("Severity", t(f.severity.value, SEVERITY_STYLE.get(f.severity, ""))),
+                ("Confidence", f.confidence),
+                ("Path", ix.rel(f.path)),
+                ("Bytes", f"{size(f.bytes)} (on disk {size(f.disk_usage)})"),
+                ("Reclaimable", "yes" if f.reclaimable else "no"),
+                ("Object", f.object_id),
+            ],
+        ),
+        ("Evidence", [("", f.detail)]),
+        ("Remedy (never run by this tool)", [("", f.remedy)]),
+    ]

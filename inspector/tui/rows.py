@@ -1,0 +1,426 @@
+"""Table data for every view, built from a Report: pure functions, no widgets.
+
+Each builder returns a :class:`TableData`: column specs plus rows whose cells are inert
+:class:`rich.text.Text` (see :mod:`inspector.tui.safe`), with a sort value per column and a
+lower-cased search text. Rows are returned in a deterministic order (sorted by their key);
+the widget sorts them for display.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from rich.text import Text
+
+from inspector.analysis.results import (
+    ContainerRow,
+    Finding,
+    ImageRow,
+    LayerRow,
+    Report,
+    Severity,
+    VolumeRow,
+)
+from inspector.textsafe import clean
+from inspector.tui.safe import rel, short, size, stamp, t
+
+SortValue = int | str
+
+
+@dataclass(frozen=True, slots=True)
+class Column:
+    """One column: its key, header label, and whether it holds numbers (right-aligned)."""
+
+    key: str
+    label: str
+    numeric: bool = False
+    width: int | None = None
+    """Text longer than this is cut with an ellipsis (None: no limit)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    """One row: a unique key, the cells, a sort value per cell, and its search text."""
+
+    key: str
+    cells: tuple[Text, ...]
+    values: tuple[SortValue, ...]
+    haystack: str
+
+    def matches(self, needle: str) -> bool:
+        """Case-insensitive substring match on every cell and the full IDs."""
+        return needle.lower() in self.haystack
+
+
+@dataclass(frozen=True, slots=True)
+class TableData:
+    """What a ReportTable shows."""
+
+    name: str
+    columns: tuple[Column, ...]
+    rows: tuple[Row, ...]
+    sort_column: int = 0
+    """Column sorted by at first."""
+    sort_reverse: bool = False
+
+
+Cell = tuple[str | Text, SortValue]
+"""A cell's display (plain str, escaped here; or ready Text) and its sort value."""
+
+SEVERITY_STYLE = {
+    Severity.ERROR: "bold red",
+    Severity.WARNING: "yellow",
+    Severity.INFO: "cyan",
+}
+SEVERITY_RANK = {Severity.ERROR: 2, Severity.WARNING: 1, Severity.INFO: 0}
+
+
+def make_row(key: str, columns: Sequence[Column], cells: Sequence[Cell], extra: str = "") -> Row:
+    """Build a Row: escape and clip the display strings, collect the search text."""
+    texts: list[Text] = []
+    values: list[SortValue] = []
+    plain: list[str] = [clean(key), clean(extra)]
+    for col, (shown, value) in zip(columns, cells, strict=True):
+        text = shown if isinstance(shown, Text) else t(shown, width=col.width)
+        if col.numeric:
+            text.justify = "right"
+        texts.append(text)
+        values.append(value)
+        plain.append(text.plain)
+    return Row(key, tuple(texts), tuple(values), "\n".join(plain).lower())
+
+
+class Index:
+    """Lookups by ID over one Report, and short human names for objects."""
+
+    def __init__(self, report: Report) -> None:
+        self.report = report
+        self.root = report.inventory.root.path
+        self.images: dict[str, ImageRow] = {r.image.id: r for r in report.images}
+        self.layers: dict[str, LayerRow] = {r.layer.chain_id: r for r in report.layers}
+        self.containers: dict[str, ContainerRow] = {r.container.id: r for r in report.containers}
+        self.volumes: dict[str, VolumeRow] = {r.volume.name: r for r in report.volumes}
+        self.findings: dict[str, Finding] = {
+            finding_key(i): f for i, f in enumerate(report.findings)
+        }
+
+    def image_name(self, iid: str) -> str:
+        """First tag, else `<none>@<short id>` (raw: escape before display)."""
+        row = self.images.get(iid)
+        if row is not None and row.image.tags:
+            return row.image.tags[0]
+        return f"<none>@{short(iid)}"
+
+    def image_names(self, ids: Iterable[str]) -> list[str]:
+        """Names of images, tagged ones first, each group A to Z."""
+        return sorted((self.image_name(i) for i in ids), key=lambda n: (n.startswith("<"), n))
+
+    def container_name(self, cid: str) -> str:
+        """The container's name, else its short ID (raw: escape before display)."""
+        row = self.containers.get(cid)
+        return row.container.name if row is not None and row.container.name else short(cid)
+
+    def rel(self, path: str | None) -> str:
+        """A path relative to the data root."""
+        return rel(path, self.root)
+
+
+def finding_key(i: int) -> str:
+    """Row key of the i-th finding (keeps the report's order as a tie-breaker)."""
+    return f"finding-{i:05d}"
+
+
+def _tags(row: ImageRow) -> str:
+    if row.image.tags:
+        return ", ".join(row.image.tags)
+    return "<none> (intermediate)" if row.intermediate else "<none>"
+
+
+IMAGE_COLUMNS = (
+    Column("tags", "REPOSITORY:TAG", width=32),
+    Column("id", "IMAGE ID"),
+    Column("created", "CREATED"),
+    Column("size", "SIZE", numeric=True),
+    Column("shared", "SHARED", numeric=True),
+    Column("unique", "UNIQUE", numeric=True),
+    Column("containers", "CTRS", numeric=True),
+    Column("dangling", "DANGLING"),
+)
+
+
+def images_table(ix: Index) -> TableData:
+    """Images view: like `docker system df -v`, intermediate images included (marked)."""
+    rows = []
+    for r in sorted(ix.report.images, key=lambda r: r.image.id):
+        tags = _tags(r)
+        rows.append(
+            make_row(
+                r.image.id,
+                IMAGE_COLUMNS,
+                [
+                    (tags, tags.lower()),
+                    (short(r.image.id), r.image.id),
+                    (stamp(r.image.created), r.image.created or ""),
+                    (size(r.size), r.size),
+                    (size(r.shared_size), r.shared_size),
+                    (size(r.unique_size), r.unique_size),
+                    (str(len(r.containers)), len(r.containers)),
+                    ("yes" if r.dangling else "", int(r.dangling)),
+                ],
+                " ".join(r.image.digests),
+            )
+        )
+    return TableData("images", IMAGE_COLUMNS, tuple(rows), sort_column=3, sort_reverse=True)
+
+
+LAYER_COLUMNS = (
+    Column("chain", "CHAIN ID"),
+    Column("diff_dir", "DIFF DIR", width=30),
+    Column("link", "LINK"),
+    Column("size", "SIZE", numeric=True),
+    Column("disk", "ON DISK", numeric=True),
+    Column("users", "USED BY", width=28),
+)
+
+
+def layer_users(ix: Index, row: LayerRow) -> str:
+    """`n img, m ctr` for a layer."""
+    parts = [f"{len(row.images)} img"]
+    if row.containers:
+        parts.append(f"{len(row.containers)} ctr")
+    return ", ".join(parts)
+
+
+def layers_table(ix: Index) -> TableData:
+    """Layers view: every layerdb layer with its storage dir."""
+    rows = []
+    for r in sorted(ix.report.layers, key=lambda r: r.layer.chain_id):
+        diff = ix.rel(r.diff_dir) if r.diff_dir else ""
+        shown: str | Text = diff
+        if not r.dir_exists:
+            shown = t(f"{diff} (missing)" if diff else "(missing)", "red", width=30)
+        users = len(r.images) + len(r.containers)
+        rows.append(
+            make_row(
+                r.layer.chain_id,
+                LAYER_COLUMNS,
+                [
+                    (short(r.layer.chain_id), r.layer.chain_id),
+                    (shown, diff),
+                    (r.link or "", r.link or ""),
+                    (size(r.size), r.size),
+                    (size(r.disk_usage), r.disk_usage),
+                    (layer_users(ix, r), users),
+                ],
+                " ".join(
+                    [r.layer.diff_id, r.layer.cache_id]
+                    + [ix.image_name(i) for i in r.images]
+                    + [ix.container_name(c) for c in r.containers]
+                ),
+            )
+        )
+    return TableData("layers", LAYER_COLUMNS, tuple(rows), sort_column=3, sort_reverse=True)
+
+
+CONTAINER_COLUMNS = (
+    Column("name", "NAME", width=24),
+    Column("id", "CONTAINER ID"),
+    Column("state", "STATE"),
+    Column("image", "IMAGE", width=24),
+    Column("size_rw", "SIZE RW", numeric=True),
+    Column("logs", "LOGS", numeric=True),
+    Column("volumes", "VOLUMES", width=24),
+)
+
+STATE_STYLE = {"running": "green", "paused": "yellow", "restarting": "yellow", "dead": "red"}
+
+
+def containers_table(ix: Index) -> TableData:
+    """Containers view: writable layer and log sizes."""
+    rows = []
+    for r in sorted(ix.report.containers, key=lambda r: r.container.id):
+        c = r.container
+        image = c.image_ref or ix.image_name(c.image_id)
+        if not r.image_present:
+            image = f"{image} (missing)"
+        vols = ", ".join(r.volumes)
+        rows.append(
+            make_row(
+                c.id,
+                CONTAINER_COLUMNS,
+                [
+                    (c.name, c.name.lower()),
+                    (short(c.id), c.id),
+                    (t(c.state, STATE_STYLE.get(c.state, "")), c.state),
+                    (image, image.lower()),
+                    (size(r.size_rw), r.size_rw if r.size_rw is not None else -1),
+                    (size(r.log_size), r.log_size),
+                    (vols, vols.lower()),
+                ],
+                c.image_id,
+            )
+        )
+    return TableData("containers", CONTAINER_COLUMNS, tuple(rows), sort_column=4, sort_reverse=True)
+
+
+VOLUME_COLUMNS = (
+    Column("name", "VOLUME NAME", width=30),
+    Column("anonymous", "ANON"),
+    Column("driver", "DRIVER", width=12),
+    Column("size", "SIZE", numeric=True),
+    Column("links", "LINKS", numeric=True),
+    Column("containers", "CONTAINERS", width=30),
+)
+
+
+def volumes_table(ix: Index) -> TableData:
+    """Volumes view: size and who mounts each volume."""
+    rows = []
+    for r in sorted(ix.report.volumes, key=lambda r: r.volume.name):
+        v = r.volume
+        users = ", ".join(ix.container_name(c) for c in r.containers)
+        rows.append(
+            make_row(
+                v.name,
+                VOLUME_COLUMNS,
+                [
+                    (v.name, v.name.lower()),
+                    ("yes" if v.anonymous else "", int(v.anonymous)),
+                    (v.driver, v.driver),
+                    (size(r.size), r.size if r.size is not None else -1),
+                    (str(r.links), r.links),
+                    (users, users.lower()),
+                ],
+            )
+        )
+    return TableData("volumes", VOLUME_COLUMNS, tuple(rows), sort_column=3, sort_reverse=True)
+
+
+FINDING_COLUMNS = (
+    Column("severity", "SEVERITY"),
+    Column("kind", "KIND"),
+    Column("bytes", "BYTES", numeric=True),
+    Column("path", "PATH", width=60),
+)
+
+
+def finding_cells(ix: Index, f: Finding) -> list[Cell]:
+    """Cells of one finding row."""
+    sev = f.severity.value + ("" if f.confidence == "certain" else f" ({f.confidence})")
+    return [
+        (t(sev, SEVERITY_STYLE.get(f.severity, "")), SEVERITY_RANK.get(f.severity, 0)),
+        (f.kind.value, f.kind.value),
+        (size(f.bytes), f.bytes),
+        (ix.rel(f.path), f.path),
+    ]
+
+
+def findings_table(ix: Index) -> TableData:
+    """Findings view: severity, kind, bytes and the path, largest first."""
+    rows = [
+        make_row(finding_key(i), FINDING_COLUMNS, finding_cells(ix, f), f.detail + " " + f.remedy)
+        for i, f in enumerate(ix.report.findings)
+    ]
+    return TableData("findings", FINDING_COLUMNS, tuple(rows), sort_column=2, sort_reverse=True)
+
+
+IMAGE_LAYER_COLUMNS = (
+    Column("n", "#", numeric=True),
+    Column("diff", "DIFF ID"),
+    Column("chain", "CHAIN ID"),
+    Column("diff_dir", "DIFF DIR", width=18),
+    Column("size", "SIZE", numeric=True),
+    Column("created_by", "CREATED BY", width=32),
+    Column("shared", "SHARED WITH", width=20),
+)
+
+
+def history_for_layers(row: ImageRow) -> list[str | None]:
+    """The `created_by` of each layer: history entries that made a layer, in order.
+
+    An entry without `created_by` (e.g. `docker import`) gives its comment instead.
+    """
+    made = [h.created_by or h.comment for h in row.image.history if not h.empty_layer]
+    out: list[str | None] = list(made[: len(row.chain)])
+    out += [None] * (len(row.chain) - len(out))
+    return out
+
+
+def shared_with(ix: Index, iid: str, chain_id: str) -> list[str]:
+    """Other images (by name) and containers (ctr:name) that use a layer."""
+    lr = ix.layers.get(chain_id)
+    if lr is None:
+        return []
+    # Tagged images first, then untagged ones (<none>@id), then containers.
+    images = ix.image_names(i for i in lr.images if i != iid)
+    ctrs = sorted("ctr:" + ix.container_name(c) for c in lr.containers)
+    return images + ctrs
+
+
+def image_layers_table(ix: Index, iid: str) -> TableData:
+    """An image's layers, base first, with the history line that created each."""
+    row = ix.images[iid]
+    created = history_for_layers(row)
+    rows = []
+    for n, (chain_id, diff_id) in enumerate(zip(row.chain, row.image.diff_ids, strict=False)):
+        lr = ix.layers.get(chain_id)
+        if lr is None:
+            diff_dir: str | Text = t("(missing layer)", "red")
+            dd_sort = ""
+            lsize = -1
+        else:
+            dd_sort = ix.rel(lr.diff_dir)
+            diff_dir = dd_sort
+            lsize = lr.size
+        others = shared_with(ix, iid, chain_id)
+        line = created[n] or ""
+        rows.append(
+            make_row(
+                f"{n:04d}:{chain_id}",
+                IMAGE_LAYER_COLUMNS,
+                [
+                    (str(n + 1), n),
+                    (short(diff_id), diff_id),
+                    (short(chain_id), chain_id),
+                    (diff_dir, dd_sort),
+                    (size(lsize) if lsize >= 0 else "-", lsize),
+                    (line, line.lower()),
+                    (", ".join(others), len(others)),
+                ],
+                " ".join([diff_id, chain_id, line, *others]),
+            )
+        )
+    return TableData("image layers", IMAGE_LAYER_COLUMNS, tuple(rows), sort_column=0)
+
+
+def chain_of_row_key(key: str) -> str:
+    """The ChainID in an image-layer row key."""
+    return key.split(":", 1)[1]
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """A report with its index and every tab's table data, built off the UI thread."""
+
+    index: Index
+    tables: dict[str, TableData]
+
+    @property
+    def report(self) -> Report:
+        return self.index.report
+
+
+def prepare(report: Report) -> Prepared:
+    """Everything the main screen shows for a report."""
+    ix = Index(report)
+    return Prepared(
+        ix,
+        {
+            "images": images_table(ix),
+            "layers": layers_table(ix),
+            "containers": containers_table(ix),
+            "volumes": volumes_table(ix),
+            "findings": findings_table(ix),
+        },
+    )

@@ -1,0 +1,1 @@
+"""Screens: the tabbed main screen, detail screens, help and export dialogs."""

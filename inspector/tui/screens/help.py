@@ -1,0 +1,62 @@
+"""`?`: every key binding, in one dialog."""
+
+from __future__ import annotations
+
+from rich.table import Table
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical, VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Static
+
+#: (keys, what they do): the single list the help dialog shows.
+KEYS: tuple[tuple[str, str], ...] = (
+    ("1 … 6", "switch tab: 1 Overview, 2 Images, 3 Layers, 4 Containers, 5 Volumes, 6 Findings"),
+    ("tab / shift+tab", "move the focus (tab bar, table)"),
+    ("↑ ↓ pgup pgdn", "move in a table (home, end too); ← → scroll wide tables"),
+    ("enter", "open the highlighted row (image: its layers; others: details)"),
+    ("escape", "back from a detail page; clear the filter"),
+    ("/", "filter the table (type to filter, enter: back to the table, escape: clear)"),
+    ("s", "sort by the next column (or click a column header)"),
+    ("S", "reverse the sort order (or click the sorted header again)"),
+    ("e", "export the JSON report to a file (never inside the data root)"),
+    ("?", "this help"),
+    ("q", "quit (also while measuring)"),
+)
+
+
+def keys_table() -> Table:
+    """The bindings as a two-column table."""
+    table = Table(box=None, padding=(0, 2), show_header=False)
+    table.add_column(style="bold cyan", no_wrap=True)
+    table.add_column()
+    for keys, what in KEYS:
+        table.add_row(Text(keys), Text(what))
+    return table
+
+
+class HelpScreen(ModalScreen[None]):
+    """The key bindings; escape or ? closes it (q still quits)."""
+
+    BINDINGS = [
+        Binding("escape", "close", "Close"),
+        Binding("question_mark", "close", "Close", show=False),
+    ]
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog help-dialog"):
+            yield Static(Text("Keys", style="bold"), classes="dialog-title")
+            with VerticalScroll():
+                yield Static(keys_table())
+            yield Static(
+                Text(
+                    "Everything is read-only: docker-inspector never writes under the data "
+                    "root and never runs a remedy. Esc closes.",
+                    style="dim",
+                ),
+                classes="dialog-hint",
+            )
+
+    def action_close(self) -> None:
+        self.dismiss(None)

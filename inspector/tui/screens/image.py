@@ -1,0 +1,87 @@
+"""Drill-down into one image: its facts, then its layers base-first with history and sharing."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.screen import Screen
+from textual.widgets import Footer, Static
+
+from inspector.tui.details import image_layer_sections, image_sections, render_sections
+from inspector.tui.rows import Index, chain_of_row_key, image_layers_table
+from inspector.tui.safe import short, t
+from inspector.tui.screens.detail import DetailScreen
+from inspector.tui.widgets.report_table import ReportTable
+
+
+class ImageScreen(Screen[None]):
+    """One image; Enter on a layer opens that layer; Escape goes back."""
+
+    BINDINGS = [
+        Binding("escape", "back", "Back"),
+        Binding("slash", "filter", "Filter"),
+        Binding("s", "sort_next", "Sort"),
+        Binding("S", "sort_reverse", "Reverse", show=False),
+    ]
+
+    def __init__(self, ix: Index, image_id: str) -> None:
+        super().__init__(classes="image-screen")
+        self.ix = ix
+        self.image_id = image_id
+
+    def compose(self) -> ComposeResult:
+        name = self.ix.image_name(self.image_id)
+        yield Static(
+            Text.assemble(("Image ", "bold"), t(name, "bold"), "  ", short(self.image_id)),
+            classes="screen-title",
+        )
+        with VerticalScroll(classes="image-info"):
+            yield Static(render_sections(image_sections(self.ix, self.image_id)))
+        yield ReportTable(id="image-layers")
+        yield Static(Text(""), classes="layer-detail")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        table = self.query_one(ReportTable)
+        table.set_data(image_layers_table(self.ix, self.image_id))
+        table.table.focus()
+        self._show_layer(table.cursor_key)
+
+    def _show_layer(self, key: str | None) -> None:
+        pane = self.query_one(".layer-detail", Static)
+        if key is None:
+            pane.update(Text("No layer selected."))
+            return
+        n = int(key.split(":", 1)[0])
+        pane.update(render_sections(image_layer_sections(self.ix, self.image_id, n)))
+
+    @on(ReportTable.Highlighted)
+    def _highlighted(self, event: ReportTable.Highlighted) -> None:
+        self._show_layer(event.key)
+
+    @on(ReportTable.Selected)
+    def _selected(self, event: ReportTable.Selected) -> None:
+        from inspector.tui.details import layer_sections
+
+        chain = chain_of_row_key(event.key)
+        if chain in self.ix.layers:
+            self.app.push_screen(
+                DetailScreen(f"Layer {short(chain)}", layer_sections(self.ix, chain))
+            )
+        else:
+            self.notify("This layer is missing from the layer database.", markup=False)
+
+    def action_back(self) -> None:
+        self.dismiss(None)
+
+    def action_filter(self) -> None:
+        self.query_one(ReportTable).start_filter()
+
+    def action_sort_next(self) -> None:
+        self.query_one(ReportTable).sort_next()
+
+    def action_sort_reverse(self) -> None:
+        self.query_one(ReportTable).sort_toggle()

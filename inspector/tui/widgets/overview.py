@@ -1,0 +1,195 @@
+"""The Overview tab: where the bytes of the root go, Docker's totals, notes, top findings."""
+
+from __future__ import annotations
+
+from rich.console import Group, RenderableType
+from rich.table import Table
+from rich.text import Text
+from textual import events
+from textual.app import ComposeResult
+from textual.containers import Horizontal, VerticalScroll
+from textual.widgets import Static
+
+from inspector.analysis.results import Report
+from inspector.tui.rows import SEVERITY_STYLE, Index
+from inspector.tui.safe import size, t
+
+BAR_WIDTH = 24
+TOP_FINDINGS = 8
+#: Below this width the bars are half as wide.
+NARROW = 110
+ACTIVE_STATES = ("running", "paused", "restarting")
+
+
+def bar(value: int, biggest: int, width: int = BAR_WIDTH) -> Text:
+    """A horizontal bar of `width` cells, filled in proportion to value / biggest."""
+    filled = round(width * value / biggest) if biggest > 0 else 0
+    if value > 0:
+        filled = max(filled, 1)
+    return Text.assemble(("█" * filled, "green"), ("░" * (width - filled), "grey35"))
+
+
+def header(report: Report, root_label: str) -> RenderableType:
+    """The root, its driver and image store, and whether sizes are measured."""
+    info = report.inventory.root
+    state = (
+        Text("measured", style="green")
+        if report.measured
+        else Text("recorded sizes only (measuring…)", style="yellow")
+    )
+    return Text.assemble(
+        ("Data root ", "bold"),
+        t(root_label),
+        "   driver ",
+        t(info.storage_driver or "none", "bold"),
+        "   image store ",
+        t(info.image_store.value, "bold"),
+        "   ",
+        state,
+    )
+
+
+def notes(report: Report) -> RenderableType | None:
+    """RootInfo.notes (unsupported driver, containerd store, …) and unsupported roots."""
+    info = report.inventory.root
+    lines: list[Text] = []
+    if not info.supported:
+        lines.append(
+            Text("This root's images are stored where this tool cannot read them yet.", "bold")
+        )
+    lines += [Text.assemble(("! ", "bold"), t(n)) for n in info.notes]
+    if info.other_drivers:
+        lines.append(t("Other storage driver dirs hold data: " + ", ".join(info.other_drivers)))
+    return Group(*lines) if lines else None
+
+
+def categories(report: Report, bar_width: int = BAR_WIDTH) -> RenderableType:
+    """Bytes under the root by category, largest first, with bars; empty ones on one line."""
+    tot = report.totals
+    title = Text("Disk usage by category", "bold underline")
+    if not report.measured:
+        pending = Text("Not measured yet: the categories fill in when measuring ends.", "yellow")
+        return Group(title, pending)
+    # Fixed columns, and the description takes what is left (cut with … when narrow).
+    table = Table(box=None, padding=(0, 1), show_edge=False, expand=True)
+    table.add_column("CATEGORY", no_wrap=True, min_width=16)
+    table.add_column("ON DISK", justify="right", no_wrap=True, min_width=9)
+    table.add_column("APPARENT", justify="right", no_wrap=True, min_width=9)
+    table.add_column("", no_wrap=True, width=bar_width)
+    table.add_column("WHAT", overflow="ellipsis", no_wrap=True, ratio=1)
+    cats = sorted(tot.categories, key=lambda c: (-c.disk, -c.apparent, c.name))
+    biggest = max((c.disk for c in cats), default=0)
+    empty = [c.name for c in cats if not c.disk and not c.apparent]
+    for c in cats:
+        if c.disk or c.apparent:
+            table.add_row(
+                t(c.name),
+                size(c.disk),
+                size(c.apparent),
+                bar(c.disk, biggest, bar_width),
+                t(c.description),
+            )
+    table.add_row(Text("total", "bold"), Text(size(tot.disk_total), "bold"), "", "", "")
+    parts: list[RenderableType] = [title, table]
+    if empty:
+        parts.append(Text("  nothing in: " + ", ".join(sorted(empty)), "dim"))
+    return Group(*parts)
+
+
+def docker_view(report: Report) -> RenderableType:
+    """What `docker system df` would print, plus the logs."""
+    tot = report.totals
+    listed = [r for r in report.images if not r.intermediate]
+    running = sum(1 for r in report.containers if r.container.state in ACTIVE_STATES)
+    dfvols = [r for r in report.volumes if r.in_docker_df]
+    records = report.inventory.buildkit.records
+    table = Table(box=None, padding=(0, 1), show_edge=False)
+    table.add_column("TYPE", no_wrap=True)
+    table.add_column("TOTAL", justify="right", no_wrap=True)
+    table.add_column("ACTIVE", justify="right", no_wrap=True)
+    table.add_column("SIZE", justify="right", no_wrap=True, min_width=9)
+    table.add_row(
+        "Images",
+        str(len(listed)),
+        str(sum(1 for r in listed if r.containers)),
+        size(tot.docker_images_size),
+    )
+    table.add_row(
+        "Containers", str(len(report.containers)), str(running), size(tot.docker_containers_size)
+    )
+    table.add_row(
+        "Local Volumes",
+        str(len(dfvols)),
+        str(sum(1 for r in dfvols if r.links)),
+        size(tot.docker_volumes_size),
+    )
+    table.add_row(
+        "Build Cache",
+        str(len(records)),
+        str(sum(1 for r in records if r.in_use)),
+        size(tot.docker_build_cache_size),
+    )
+    table.add_row("Logs", "", "", size(tot.log_size))
+    return Group(Text("Docker's view (system df)", "bold underline"), table)
+
+
+def top_findings(ix: Index, limit: int = TOP_FINDINGS) -> RenderableType:
+    """What findings can free, and the largest of them (the Findings tab has them all)."""
+    report = ix.report
+    title = Text("Top findings", "bold underline")
+    if not report.findings:
+        return Group(title, Text("None: nothing to clean up.", "green"))
+    reclaim = Text.assemble(
+        (size(report.totals.reclaimable), "bold green"),
+        f" reclaimable · {len(report.findings)} finding(s) · 6: all",
+    )
+    table = Table(box=None, padding=(0, 1), show_edge=False, show_header=False, expand=True)
+    table.add_column(no_wrap=True)
+    table.add_column(justify="right", no_wrap=True)
+    table.add_column(overflow="ellipsis", no_wrap=True, ratio=1)
+    ranked = sorted(enumerate(report.findings), key=lambda x: (-x[1].bytes, x[0]))
+    for _, f in ranked[:limit]:
+        table.add_row(
+            t(f.severity.value, SEVERITY_STYLE.get(f.severity, "")),
+            size(f.bytes),
+            Text.assemble(t(f.kind.value, "bold"), " ", t(ix.rel(f.path))),
+        )
+    return Group(title, reclaim, table)
+
+
+class Overview(VerticalScroll):
+    """Everything on one page; refreshed with each new report."""
+
+    DEFAULT_CLASSES = "overview"
+
+    def __init__(self, root_label: str, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.root_label = root_label
+        self.index: Index | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Static(Text("Reading the data root…"), id="ov-header")
+        yield Static(Text(""), id="ov-notes", classes="notes")
+        yield Static(Text(""), id="ov-categories", classes="block")
+        with Horizontal(classes="block ov-bottom"):
+            yield Static(Text(""), id="ov-docker")
+            yield Static(Text(""), id="ov-findings")
+
+    def show(self, ix: Index) -> None:
+        """Render a report."""
+        self.index = ix
+        report = ix.report
+        self.query_one("#ov-header", Static).update(header(report, self.root_label))
+        note = notes(report)
+        pane = self.query_one("#ov-notes", Static)
+        pane.display = note is not None
+        pane.update(note if note is not None else Text(""))
+        narrow = 0 < self.size.width < NARROW
+        bar_width = BAR_WIDTH // 2 if narrow else BAR_WIDTH
+        self.query_one("#ov-categories", Static).update(categories(report, bar_width))
+        self.query_one("#ov-docker", Static).update(docker_view(report))
+        self.query_one("#ov-findings", Static).update(top_findings(ix))
+
+    def on_resize(self, event: events.Resize) -> None:
+        if self.index is not None:
+            self.show(self.index)

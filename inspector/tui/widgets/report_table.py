@@ -1,0 +1,246 @@
+"""A DataTable with a filter box, a caption, and column sorting (keys and header clicks)."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.message import Message
+from textual.widgets import DataTable, Input, Static
+
+from inspector.tui.rows import Row, SortValue, TableData
+
+ARROW_DOWN = "▼"
+ARROW_UP = "▲"
+
+
+def column_widths(data: TableData) -> list[int]:
+    """Fixed widths: the widest cell of all rows (filtered or not), room for the sort arrow.
+
+    Fixed widths keep the columns still while filtering and sorting (and avoid measuring
+    cells after they were first drawn).
+    """
+    widths = [len(col.label) + 2 for col in data.columns]
+    for row in data.rows:
+        for i, cell in enumerate(row.cells):
+            widths[i] = max(widths[i], cell.cell_len)
+    return widths
+
+
+class FilterInput(Input):
+    """The `/` box: filters as you type; Enter returns to the table, Escape clears."""
+
+    BINDINGS = [Binding("escape", "clear", "Clear filter", show=False)]
+
+    class Cleared(Message):
+        """Escape was pressed in the box."""
+
+    def action_clear(self) -> None:
+        self.value = ""
+        self.post_message(self.Cleared())
+
+
+class ReportTable(Vertical):
+    """Rows from a TableData, filtered by a substring and sorted by one column."""
+
+    DEFAULT_CLASSES = "report-table"
+
+    class Selected(Message):
+        """Enter (or a click) on a row."""
+
+        def __init__(self, table: ReportTable, key: str) -> None:
+            self.table = table
+            self.key = key
+            super().__init__()
+
+        @property
+        def control(self) -> ReportTable:
+            return self.table
+
+    class Highlighted(Message):
+        """The cursor moved to a row."""
+
+        def __init__(self, table: ReportTable, key: str | None) -> None:
+            self.table = table
+            self.key = key
+            super().__init__()
+
+        @property
+        def control(self) -> ReportTable:
+            return self.table
+
+    def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
+        super().__init__(id=id, classes=classes)
+        self.data: TableData | None = None
+        self.filter_text = ""
+        self.sort_column = 0
+        self.sort_reverse = False
+        self.shown: list[Row] = []
+        self.widths: list[int] = []
+
+    def compose(self) -> ComposeResult:
+        yield Static(Text(""), classes="caption")
+        yield FilterInput(placeholder="filter (Enter: back to the table, Esc: clear)")
+        table: DataTable[Text] = DataTable(cursor_type="row", zebra_stripes=True)
+        yield table
+
+    @property
+    def table(self) -> DataTable[Text]:
+        return self.query_one(DataTable)
+
+    @property
+    def filter_input(self) -> FilterInput:
+        return self.query_one(FilterInput)
+
+    # -- data ---------------------------------------------------------------------------
+
+    def set_data(self, data: TableData) -> None:
+        """Show new data; sort and filter stay when the columns are the same."""
+        same = self.data is not None and self.data.columns == data.columns
+        self.data = data
+        self.widths = column_widths(data)
+        if not same:
+            self.sort_column = data.sort_column
+            self.sort_reverse = data.sort_reverse
+        self._refresh_rows()
+
+    @property
+    def cursor_key(self) -> str | None:
+        """Key of the highlighted row, if any."""
+        table = self.table
+        if not self.shown or table.cursor_row < 0 or table.cursor_row >= len(self.shown):
+            return None
+        return self.shown[table.cursor_row].key
+
+    def _sorted(self, rows: list[Row]) -> list[Row]:
+        col = self.sort_column
+
+        def key(row: Row) -> tuple[int, SortValue]:
+            v = row.values[col]
+            return (0, v) if isinstance(v, int) else (1, v)
+
+        # Stable: ties keep the row-key order, in both directions.
+        rows = sorted(rows, key=lambda r: r.key)
+        return sorted(rows, key=key, reverse=self.sort_reverse)
+
+    def _refresh_rows(self) -> None:
+        data = self.data
+        if data is None:
+            return
+        table = self.table
+        keep = self.cursor_key
+        rows = [r for r in data.rows if not self.filter_text or r.matches(self.filter_text)]
+        self.shown = self._sorted(rows)
+        table.clear(columns=True)
+        for i, col in enumerate(data.columns):
+            mark = ""
+            if i == self.sort_column:
+                mark = ARROW_DOWN if self.sort_reverse else ARROW_UP
+            label = Text(col.label + (mark and " " + mark), style="bold" if mark else "")
+            if col.numeric:
+                label.justify = "right"
+            table.add_column(label, width=self.widths[i], key=col.key)
+        for row in self.shown:
+            table.add_row(*row.cells, key=row.key)
+        if keep is not None:
+            for i, row in enumerate(self.shown):
+                if row.key == keep:
+                    table.move_cursor(row=i, animate=False)
+                    break
+        self._update_caption()
+
+    def _update_caption(self) -> None:
+        data = self.data
+        if data is None:
+            return
+        col = data.columns[self.sort_column]
+        arrow = ARROW_DOWN if self.sort_reverse else ARROW_UP
+        parts = [
+            Text(data.name.capitalize(), style="bold"),
+            Text(f"  {len(self.shown)} of {len(data.rows)}  ·  sorted by {col.label} {arrow}"),
+        ]
+        if self.filter_text:
+            parts.append(Text("  ·  filter: "))
+            parts.append(Text(self.filter_text, style="reverse"))
+        self.query_one(".caption", Static).update(Text.assemble(*parts))
+
+    # -- actions ------------------------------------------------------------------------
+
+    def start_filter(self) -> None:
+        """Show and focus the filter box."""
+        self.add_class("filtering")
+        self.filter_input.focus()
+
+    def clear_filter(self) -> None:
+        """Drop the filter, hide the box, focus the table."""
+        if self.filter_input.value:
+            self.filter_input.value = ""
+        self.filter_text = ""
+        self.remove_class("filtering")
+        self._refresh_rows()
+        self.table.focus()
+
+    def set_filter(self, text: str) -> None:
+        """Filter rows by a case-insensitive substring."""
+        self.filter_text = text
+        if text:
+            self.add_class("filtering")
+        self._refresh_rows()
+
+    def sort_by(self, column: int, reverse: bool | None = None) -> None:
+        """Sort by a column; numbers start largest first, text A to Z."""
+        if self.data is None:
+            return
+        column %= len(self.data.columns)
+        self.sort_column = column
+        self.sort_reverse = self.data.columns[column].numeric if reverse is None else reverse
+        self._refresh_rows()
+
+    def sort_next(self) -> None:
+        """Sort by the next column."""
+        self.sort_by(self.sort_column + 1)
+
+    def sort_toggle(self) -> None:
+        """Reverse the sort order."""
+        self.sort_by(self.sort_column, not self.sort_reverse)
+
+    # -- events -------------------------------------------------------------------------
+
+    @on(Input.Changed)
+    def _filter_changed(self, event: Input.Changed) -> None:
+        event.stop()
+        if event.value != self.filter_text:
+            self.set_filter(event.value)
+
+    @on(Input.Submitted)
+    def _filter_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        if not event.value:
+            self.remove_class("filtering")
+        self.table.focus()
+
+    @on(FilterInput.Cleared)
+    def _filter_cleared(self, event: FilterInput.Cleared) -> None:
+        event.stop()
+        self.clear_filter()
+
+    @on(DataTable.HeaderSelected)
+    def _header_clicked(self, event: DataTable.HeaderSelected) -> None:
+        event.stop()
+        if event.column_index == self.sort_column:
+            self.sort_toggle()
+        else:
+            self.sort_by(event.column_index)
+
+    @on(DataTable.RowSelected)
+    def _row_selected(self, event: DataTable.RowSelected) -> None:
+        event.stop()
+        if event.row_key.value is not None:
+            self.post_message(self.Selected(self, event.row_key.value))
+
+    @on(DataTable.RowHighlighted)
+    def _row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        event.stop()
+        self.post_message(self.Highlighted(self, event.row_key.value))

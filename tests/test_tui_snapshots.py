@@ -1,0 +1,62 @@
+"""Snapshots (pytest-textual-snapshot) of the main TUI screens on sample_data/root.
+
+Everything that could vary is pinned: the report is built once from the committed sample
+with filesystem-neutral sizes (:func:`inspector.tui.sample.stable_report`: allocated bytes
+depend on the filesystem of the clone), the root is labelled ``sample_data/root`` and every
+path on screen is relative to the root (so the clone location does not matter), rows are
+sorted with the ID as tie-breaker, no clock is shown and animations are off.
+
+Update after an intended change (or a regenerated sample) with::
+
+    pytest tests/test_tui_snapshots.py --snapshot-update
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from inspector.analysis.results import Report
+from inspector.tui.app import InspectorApp, make_app
+from inspector.tui.sample import stable_report
+
+SAMPLE = Path(__file__).resolve().parents[1] / "sample_data" / "root"
+SIZE = (120, 34)
+
+
+@pytest.fixture(scope="module")
+def report() -> Report:
+    assert SAMPLE.is_dir(), "sample_data/root is missing"
+    return stable_report(str(SAMPLE))
+
+
+def sample_app(report: Report) -> InspectorApp:
+    app = make_app(report=report, root_label="sample_data/root")
+    app.animation_level = "none"
+    return app
+
+
+SCREENS = {
+    "overview": [],
+    "images": ["2"],
+    "image_layers": ["2", "enter"],
+    "layers": ["3"],
+    "layer_detail": ["3", "enter"],
+    "containers": ["4"],
+    "container_detail": ["4", "enter"],
+    "volumes": ["5"],
+    "findings": ["6"],
+    "help": ["question_mark"],
+}
+
+
+@pytest.mark.parametrize("name", list(SCREENS))
+def test_screen(snap_compare: Callable[..., bool], report: Report, name: str) -> None:
+    assert snap_compare(sample_app(report), press=SCREENS[name], terminal_size=SIZE)
+
+
+@pytest.mark.parametrize("name", ["overview", "images", "image_layers", "findings"])
+def test_screen_80x24(snap_compare: Callable[..., bool], report: Report, name: str) -> None:
+    assert snap_compare(sample_app(report), press=SCREENS[name], terminal_size=(80, 24))
