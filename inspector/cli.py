@@ -12,11 +12,15 @@ import os
 import sys
 from collections.abc import Sequence
 from enum import IntEnum
+from typing import TYPE_CHECKING
 
 from inspector import __version__
 from inspector.errors import InspectorError, RootError, UsageError
 from inspector.root import DEFAULT_ROOT
 from inspector.textsafe import clean
+
+if TYPE_CHECKING:
+    from inspector.analysis.results import Report
 
 PROG = "docker-inspector"
 
@@ -191,10 +195,29 @@ def run_report(ns: argparse.Namespace, root: str) -> int:
 
         text = text_report.render(report, top=ns.top)
     _write(text, ns.output)
-    unreadable = sum(1 for f in report.findings if f.kind.value == "unreadable")
-    if unreadable:
-        warn(f"{unreadable} path(s) could not be read; numbers exclude them (see findings)")
+    warn_unreadable(report)
     return ExitCode.OK
+
+
+def warn_unreadable(report: Report) -> None:
+    """One stderr warning naming what could not be read and what to do about it."""
+    bad = [f for f in report.findings if f.kind.value == "unreadable"]
+    if not bad:
+        return
+    shown = "; ".join(f"{f.path}: {f.detail}" for f in bad[:3])
+    more = f"; and {len(bad) - 3} more" if len(bad) > 3 else ""
+    hint = ""
+    if any("ermission denied" in f.detail for f in bad):
+        hint = (
+            "; run as root (sudo docker-inspector …) or inspect a copy this user can read "
+            "(sudo cp -a, then chown -R)"
+            if os.geteuid() != 0
+            else ""
+        )
+    warn(
+        f"{len(bad)} path(s) could not be read, so the numbers exclude them "
+        f"(see the unreadable findings): {shown[:600]}{more}{hint}"
+    )
 
 
 def _check_output_outside(output: str, root: str) -> None:

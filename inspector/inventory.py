@@ -25,7 +25,7 @@ from inspector.model import (
 )
 from inspector.readers import fs, walk
 from inspector.readers.buildkit import to_model
-from inspector.readers.containers import read_containers
+from inspector.readers.containers import read_containers, read_one
 from inspector.readers.distribution import read_distribution
 from inspector.readers.imagedb import read_imagedb
 from inspector.readers.layerdb import read_layerdb
@@ -118,34 +118,108 @@ def read(path: str) -> Inventory:
     return _recheck_orphans(inv)
 
 
-def _recheck_orphans(inv: Inventory) -> Inventory:
-    """Under a live daemon a dir can appear before its layerdb entry: read references again.
+#: How long to wait before looking again at a container dir a live daemon may be changing.
+RECHECK_PAUSE_SECONDS = 0.2
 
-    Only runs when there are candidates; the second reading's references are merged in, so a
-    layer registered while we were reading is not reported as an orphan.
+
+def _recheck_orphans(inv: Inventory) -> Inventory:
+    """Under a live daemon, read again what a first pass may have caught mid-change.
+
+    The readers run one after the other, so an object created or removed during the scan can
+    look half-made: a layer dir before its layerdb entry (an orphan), a layerdb entry whose
+    dir was deleted a moment later (a missing dir), a container dir whose config is not
+    written yet or already deleted. Only suspicious entries are re-read:
+
+    - layerdb is read again when a dir is unreferenced or a referenced dir is missing; new
+      entries are merged only if their dirs were seen (else they would look missing), and
+      entries gone from the second reading whose dirs are missing are dropped (removed); a
+      mount whose dirs are missing is looked at once more after a short pause (a container
+      being removed loses its dirs before its layerdb mount);
+    - container dirs without a config are looked at again: gone → dropped, config written
+      since → read; one modified within the live slack (a daemon at work) once more after a
+      short pause;
+    - layerdb/tmp staging entries that vanished are dropped.
     """
-    candidates = set(inv.storage_dirs) - inv.referenced_dirs()
-    if not candidates or not inv.root.storage_driver:
+    inv = _recheck_containers(inv)
+    tmp = tuple(p for p in inv.layerdb_tmp if os.path.lexists(p))
+    if tmp != inv.layerdb_tmp:
+        inv = dataclasses.replace(inv, layerdb_tmp=tmp)
+    if not inv.root.storage_driver:
+        return inv
+    dirs_seen = inv.storage_dirs
+    candidates = set(dirs_seen) - inv.referenced_dirs()
+    missing_layers = {ch for ch, lay in inv.layers.items() if lay.cache_id not in dirs_seen}
+    missing_mounts = {
+        n
+        for n, m in inv.rw_layers.items()
+        if any(x and x not in dirs_seen for x in (m.mount_id, m.init_id))
+    }
+    if not (candidates or missing_layers or missing_mounts):
         return inv
     image_dir = os.path.join(inv.root.path, "image", inv.root.storage_driver)
     again = read_layerdb(os.path.join(image_dir, "layerdb"))
-    layers = dict(inv.layers)
+    layers = {k: v for k, v in inv.layers.items() if k not in missing_layers or k in again.layers}
     for k, v in again.layers.items():
-        layers.setdefault(k, v)
-    rw = dict(inv.rw_layers)
+        if v.cache_id in dirs_seen:
+            layers.setdefault(k, v)
+    rw = {k: v for k, v in inv.rw_layers.items() if k not in missing_mounts or k in again.mounts}
     for k, m in again.mounts.items():
-        rw.setdefault(k, m)
-    bk, _ = _read_buildkit(inv.root.path, dict(inv.images))
-    buildkit = dataclasses.replace(
-        inv.buildkit, snapshot_keys=inv.buildkit.snapshot_keys | bk.snapshot_keys
-    )
-    # Dirs that vanished since the first reading are gone, not orphans.
-    dirs = {
-        n: d for n, d in inv.storage_dirs.items() if n not in candidates or os.path.lexists(d.path)
-    }
-    return dataclasses.replace(
-        inv, layers=layers, rw_layers=rw, buildkit=buildkit, storage_dirs=dirs
-    )
+        if m.mount_id in dirs_seen:
+            rw.setdefault(k, m)
+    # Releasing a container's RW layer deletes its dirs first and its layerdb mount last: a
+    # mount still there without its dirs may be a removal in progress. Look once more.
+    survivors = [rw[k] for k in missing_mounts if k in rw]
+    if survivors:
+        time.sleep(RECHECK_PAUSE_SECONDS)
+        for m in survivors:
+            if not os.path.lexists(m.metadata_dir):
+                del rw[m.name]
+    buildkit = inv.buildkit
+    if candidates:
+        bk, _ = _read_buildkit(inv.root.path, dict(inv.images))
+        buildkit = dataclasses.replace(
+            inv.buildkit, snapshot_keys=inv.buildkit.snapshot_keys | bk.snapshot_keys
+        )
+    inv = dataclasses.replace(inv, layers=layers, rw_layers=rw, buildkit=buildkit)
+    # Unreferenced dirs that vanished since the first reading are gone, not orphans (this
+    # includes the dirs of entries dropped above: their removal finished meanwhile).
+    refs = inv.referenced_dirs()
+    dirs = {n: d for n, d in dirs_seen.items() if n in refs or os.path.lexists(d.path)}
+    return dataclasses.replace(inv, storage_dirs=dirs)
+
+
+def _recheck_containers(inv: Inventory) -> Inventory:
+    """Container dirs without a usable config, looked at again (see _recheck_orphans).
+
+    A dir modified within the live slack may be one the daemon is creating (config not
+    written yet) or removing (config already deleted): it is looked at once more after a
+    short pause, so that such a moment is not reported as a container without config.
+    """
+    if not inv.container_dirs_without_config:
+        return inv
+    found = dict(inv.containers)
+    todo = list(inv.container_dirs_without_config)
+    keep: list[Skipped] = []
+    for attempt in range(2):
+        recent: list[Skipped] = []
+        for s in todo:
+            st = fs.lstat_or_none(s.path)
+            if st is None:
+                continue  # removed while we read
+            try:
+                found[os.path.basename(s.path)] = read_one(s.path)
+                continue  # its config was written while we read
+            except (FileNotFoundError, ReaderError):
+                pass
+            live = inv.scan_started and st.st_mtime >= inv.scan_started - fs.LIVE_SLACK_SECONDS
+            (recent if live and attempt == 0 else keep).append(s)
+        if not recent:
+            break
+        todo = recent
+        time.sleep(RECHECK_PAUSE_SECONDS)
+    order = {s.path: i for i, s in enumerate(inv.container_dirs_without_config)}
+    keep.sort(key=lambda s: order[s.path])
+    return dataclasses.replace(inv, containers=found, container_dirs_without_config=tuple(keep))
 
 
 def _top_level(root: str) -> list[str]:

@@ -53,8 +53,8 @@ def _container_drivers(root: str) -> set[str]:
         try:
             raw = fs.read_bytes(os.path.join(cdir, name, "config.v2.json"), fs.JSON_CAP)
             doc = json.loads(raw)
-        except (OSError, ReaderError, ValueError):
-            continue
+        except (OSError, ReaderError, ValueError, RecursionError):
+            continue  # a deeply nested document overflows the JSON decoder's stack
         drv = doc.get("Driver") if isinstance(doc, dict) else None
         if isinstance(drv, str) and drv:
             found.add(drv)
@@ -83,18 +83,28 @@ def open_root(path: str) -> RootInfo:
         raise RootError(f"{root}: {e.strerror}") from e
 
     image_dir = os.path.join(root, "image")
-    image_drivers = set()
+    image_drivers: set[str] = set()
+    notes: list[str] = []
+    image_readable = True
     if "image" in top:
         try:
-            image_drivers = {d for d in fs.list_dir(image_dir)}
+            image_drivers = set(fs.list_dir(image_dir))
         except ReaderError as e:
-            raise RootError(f"{image_dir}: cannot list ({e}); run as root or use a copy") from e
+            # Only part of the root: report the rest (the readers record what they cannot
+            # read as unreadable findings); the driver is told by its top-level dir instead.
+            image_readable = False
+            notes.append(
+                f"{e}: images and layers cannot be read, so they are not reported; run as "
+                "root (sudo docker-inspector …) or inspect a copy this user can read "
+                "(sudo cp -a, then chown -R)"
+            )
 
-    notes: list[str] = []
     with_data = [
         d
         for d in KNOWN_DRIVERS
-        if d in top and d in image_drivers and _is_nonempty_dir(os.path.join(root, d))
+        if d in top
+        and (d in image_drivers or not image_readable)
+        and _is_nonempty_dir(os.path.join(root, d))
     ]
     # A layerdb without driver dir still tells us the driver (e.g. all images removed).
     with_meta = [d for d in KNOWN_DRIVERS if d in image_drivers]

@@ -519,9 +519,12 @@ def unreadable(inv: Inventory) -> list[Finding]:
     for u in inv.usage.values():
         items.extend(u.unreadable)
     for s in items:
-        if (s.path, s.reason) in seen:
+        # Readers name the path in their reason; the walker does not: same problem, one finding.
+        reason = s.reason.removeprefix(f"{s.path}: ")
+        if (s.path, reason) in seen:
             continue
-        seen.add((s.path, s.reason))
+        seen.add((s.path, reason))
+        detail, remedy = _unreadable_text(reason)
         out.append(
             Finding(
                 Kind.UNREADABLE,
@@ -529,13 +532,36 @@ def unreadable(inv: Inventory) -> list[Finding]:
                 s.path,
                 0,
                 0,
-                s.reason,
-                "Run as root (sudo) so every file can be read, or check the file: numbers above "
-                "exclude it.",
+                detail,
+                remedy,
                 reclaimable=False,
             )
         )
     return out
+
+
+def _unreadable_text(reason: str) -> tuple[str, str]:
+    """Detail and remedy of an unreadable finding, by cause."""
+    if "name too long" in reason:
+        return (
+            f"{reason}: this tree is nested deeper than the kernel's path limit (PATH_MAX, "
+            "4096 bytes), so nothing below this point is counted; Docker's own size walk fails "
+            "on it too (docker system df shows -1), so the container's or volume's size is "
+            "reported as unknown",
+            "Nothing is wrong with Docker: a container wrote this tree. Remove it from inside "
+            "the container, or remove the container or volume, if it is not wanted.",
+        )
+    if "ermission denied" in reason or "Operation not permitted" in reason:
+        return (
+            reason,
+            "Run as root (sudo docker-inspector …) so every file can be read, or inspect a "
+            "copy this user can read (sudo cp -a, then chown -R): numbers above exclude it.",
+        )
+    return (
+        reason,
+        "Check this path (numbers above exclude it); run as root (sudo) if it is a permission "
+        "problem.",
+    )
 
 
 def all_findings(

@@ -46,6 +46,21 @@ def _usage(inv: Inventory, path: str | None) -> tuple[int | None, int]:
     return u.apparent, u.disk
 
 
+def _complete(inv: Inventory, path: str, counted: str | None) -> bool:
+    """Whether the walk of `path` read all of `counted` (its subtree Docker measures).
+
+    Docker's directory.Size fails as a whole on any error but a vanished entry (e.g. a tree
+    nested deeper than PATH_MAX): `docker system df` then shows -1 for the container or
+    volume. A partial sum would be neither Docker's number nor the truth, so such a size is
+    reported as unknown (None), with the unreadable subtree as its own finding.
+    """
+    u = inv.usage.get(path)
+    if u is None or not u.unreadable:
+        return True
+    top = counted if counted is not None else path
+    return not any(s.path == top or s.path.startswith(top + "/") for s in u.unreadable)
+
+
 class Sizes:
     """Per-object rows and the reference maps other analyses need."""
 
@@ -200,7 +215,10 @@ class Sizes:
             disk = 0
             if m and m.mount_id and m.mount_id in self.inv.storage_dirs:
                 apparent, disk = _usage(self.inv, storage_path(self.inv, m.mount_id))
-                if self.inv.root.storage_driver == "vfs":
+                sdir = storage_path(self.inv, m.mount_id) or ""
+                if not _complete(self.inv, sdir, diff_path(self.inv, m.mount_id)):
+                    size_rw = None
+                elif self.inv.root.storage_driver == "vfs":
                     size_rw = self.inv.vfs_changes.get(cid)
                 else:
                     size_rw = apparent
@@ -241,6 +259,8 @@ class Sizes:
         for name in sorted(self.inv.volumes):
             v = self.inv.volumes[name]
             size, disk = _usage(self.inv, v.path) if v.has_dir else (None, 0)
+            if not _complete(self.inv, v.path, os.path.join(v.path, "_data")):
+                size = None
             rows.append(
                 VolumeRow(
                     volume=v,

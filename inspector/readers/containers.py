@@ -153,6 +153,21 @@ def parse_container(cid: str, cdir: str, raw: bytes, host_raw: bytes | None) -> 
     )
 
 
+def read_one(cdir: str) -> Container:
+    """Read containers/<id> (config.v2.json + hostconfig.json).
+
+    FileNotFoundError if config.v2.json does not exist; ReaderError if it is unusable.
+    """
+    raw = fs.read_bytes(os.path.join(cdir, "config.v2.json"), CONFIG_CAP)
+    try:
+        host_raw: bytes | None = fs.read_bytes(
+            os.path.join(cdir, "hostconfig.json"), HOSTCONFIG_CAP
+        )
+    except (FileNotFoundError, ReaderError):
+        host_raw = None
+    return parse_container(os.path.basename(cdir), cdir, raw, host_raw)
+
+
 def read_containers(containers_dir: str) -> ContainerArea:
     """Read every containers/<id>; unreadable configs become `without_config` entries."""
     area = ContainerArea()
@@ -166,29 +181,21 @@ def read_containers(containers_dir: str) -> ContainerArea:
         st = fs.lstat_or_none(cdir)
         if st is None:
             continue
-        if not stat.S_ISDIR(st.st_mode) or not HEX64.fullmatch(name):
+        if not HEX64.fullmatch(name):
             area.skipped.append(
                 Skipped(cdir, "unexpected entry in containers/ (not a container ID)")
             )
             continue
+        if not stat.S_ISDIR(st.st_mode):
+            what = "a symlink (not followed)" if stat.S_ISLNK(st.st_mode) else "not a directory"
+            area.skipped.append(Skipped(cdir, f"container entry is {what}"))
+            continue
         try:
-            raw = fs.read_bytes(os.path.join(cdir, "config.v2.json"), CONFIG_CAP)
+            area.containers[name] = read_one(cdir)
         except FileNotFoundError:
             if fs.lstat_or_none(cdir) is None:
                 continue  # removed while we read
             area.without_config.append(Skipped(cdir, "config.v2.json is missing"))
-            continue
-        except ReaderError as e:
-            area.without_config.append(Skipped(cdir, str(e)))
-            continue
-        try:
-            host_raw: bytes | None = fs.read_bytes(
-                os.path.join(cdir, "hostconfig.json"), HOSTCONFIG_CAP
-            )
-        except (FileNotFoundError, ReaderError):
-            host_raw = None
-        try:
-            area.containers[name] = parse_container(name, cdir, raw, host_raw)
         except ReaderError as e:
             area.without_config.append(Skipped(cdir, str(e)))
     return area

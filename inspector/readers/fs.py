@@ -10,6 +10,7 @@ from __future__ import annotations
 import errno
 import os
 import stat
+import time
 
 from inspector.errors import ReaderError
 
@@ -17,6 +18,9 @@ from inspector.errors import ReaderError
 SMALL = 4096
 #: Default cap for JSON documents (image configs, container configs).
 JSON_CAP = 16 * 1024 * 1024
+#: An entry modified this recently may be half-written by a live daemon (the same slack as the
+#: orphan_dir finding uses): a reader skips it rather than report it as broken.
+LIVE_SLACK_SECONDS = 2.0
 
 _BASE_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
 _NOATIME = getattr(os, "O_NOATIME", 0)
@@ -103,8 +107,15 @@ def lstat_or_none(path: str | bytes) -> os.stat_result | None:
 
 
 def list_dir(path: str) -> list[str]:
-    """Sorted names in a directory (never following a symlinked directory); [] if missing."""
-    st = lstat_or_none(path)
+    """Sorted names in a directory (never following a symlinked directory); [] if missing.
+
+    ReaderError (naming the path) if it is not a directory or cannot be read, e.g. as a user
+    who may not search its parent.
+    """
+    try:
+        st = lstat_or_none(path)
+    except OSError as e:
+        raise ReaderError(f"{os.fsdecode(path)}: {e.strerror or e}") from e
     if st is None:
         return []
     if not stat.S_ISDIR(st.st_mode):
@@ -116,3 +127,12 @@ def list_dir(path: str) -> list[str]:
     except OSError as e:
         raise ReaderError(f"{os.fsdecode(path)}: {e.strerror or e}") from e
     return sorted(names)
+
+
+def recently_changed(path: str, slack: float = LIVE_SLACK_SECONDS) -> bool:
+    """True if `path` is gone or was modified within `slack` seconds: a live daemon at work."""
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return True
+    return st.st_mtime >= time.time() - slack

@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import stat
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -15,6 +17,8 @@ from inspector.readers.layerdb import DIGEST, HEX64
 
 #: Image configs are small; Docker itself caps nothing, but 16 MiB is far beyond any real one.
 CONFIG_CAP = fs.JSON_CAP
+#: A .tmp- file younger than this is a write in progress (a live daemon), not a leftover.
+TEMP_SLACK_SECONDS = 2.0
 
 
 def _str(v: Any) -> str:
@@ -85,8 +89,12 @@ def read_imagedb(imagedb: str) -> tuple[dict[str, Image], list[Skipped]]:
     except ReaderError as e:
         return images, [Skipped(content, str(e))]
     meta_root = os.path.join(imagedb, "metadata", "sha256")
+    temp: list[str] = []
     for name in names:
         path = os.path.join(content, name)
+        if name.startswith(".tmp-"):
+            temp.append(path)  # the daemon writes each config via a .tmp- file, then renames
+            continue
         if not HEX64.fullmatch(name):
             skipped.append(Skipped(path, "unexpected name in imagedb (not an image ID)"))
             continue
@@ -100,7 +108,11 @@ def read_imagedb(imagedb: str) -> tuple[dict[str, Image], list[Skipped]]:
             continue
         mdir = os.path.join(meta_root, name)
         parent = last = None
+        mst = fs.lstat_or_none(mdir)
         try:
+            if mst is not None and not stat.S_ISDIR(mst.st_mode):
+                # O_NOFOLLOW guards only the last component: never read through a symlink.
+                raise ReaderError(f"{mdir}: not a directory (symlinks are not followed)")
             parent = fs.read_optional_text(os.path.join(mdir, "parent"), 128)
             if parent is not None and not DIGEST.fullmatch(parent):
                 skipped.append(Skipped(os.path.join(mdir, "parent"), "malformed parent image ID"))
@@ -121,4 +133,9 @@ def read_imagedb(imagedb: str) -> tuple[dict[str, Image], list[Skipped]]:
             last_updated=last or None,
             id_verified=img.id_verified,
         )
+    # Checked last: a write in progress has been renamed into place by now, or is recent.
+    for p in temp:
+        st = fs.lstat_or_none(p)
+        if st is not None and st.st_mtime < time.time() - TEMP_SLACK_SECONDS:
+            skipped.append(Skipped(p, "temporary file left by an interrupted image config write"))
     return images, skipped

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 from dataclasses import dataclass, field
 
 from inspector.errors import ReaderError
@@ -64,8 +65,37 @@ def read_layer(layer_dir: str, chain_id: str) -> Layer:
     return Layer(chain_id, diff, parent, cache, size, layer_dir, has_ts, foreign)
 
 
+def _entry_problem(path: str) -> str | None:
+    """Why a layerdb entry cannot be read as a directory ("" if it vanished, None if fine).
+
+    An entry is lstat'ed before anything inside it is opened: O_NOFOLLOW guards only the last
+    component of a path, so a symlink planted in place of the entry itself would otherwise be
+    followed out of the root.
+    """
+    try:
+        st = os.lstat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return ""
+    except OSError as e:
+        return e.strerror or str(e)
+    if stat.S_ISLNK(st.st_mode):
+        return "is a symlink, not followed"
+    if not stat.S_ISDIR(st.st_mode):
+        return "not a directory"
+    return None
+
+
+def _gone(path: str) -> bool:
+    """True if `path` no longer exists: removed by a live daemon while we read it."""
+    return fs.lstat_or_none(path) is None
+
+
 def read_layerdb(layerdb: str) -> LayerDB:
-    """Read every entry of a layerdb directory; problems become Skipped records."""
+    """Read every entry of a layerdb directory; problems become Skipped records.
+
+    Entries removed by a live daemon while they are read (a layer being deleted or renamed to
+    *-removing, a container's RW layer being released) are skipped silently.
+    """
     out = LayerDB()
     sha_dir = os.path.join(layerdb, "sha256")
     try:
@@ -75,13 +105,21 @@ def read_layerdb(layerdb: str) -> LayerDB:
         names = []
     for name in names:
         path = os.path.join(sha_dir, name)
+        if HEX64.fullmatch(name) or REMOVING.fullmatch(name):
+            problem = _entry_problem(path)
+            if problem == "":
+                continue  # removed while we read
+            if problem is not None:
+                out.skipped.append(Skipped(path, f"layerdb entry {problem}"))
+                continue
         if HEX64.fullmatch(name):
             try:
                 out.layers["sha256:" + name] = read_layer(path, "sha256:" + name)
             except FileNotFoundError:
                 continue  # removed while we read
             except ReaderError as e:
-                out.skipped.append(Skipped(path, str(e)))
+                if not _gone(path):
+                    out.skipped.append(Skipped(path, str(e)))
             continue
         if REMOVING.fullmatch(name):
             cache: str | None = None
@@ -90,7 +128,11 @@ def read_layerdb(layerdb: str) -> LayerDB:
                 cache = _opt(os.path.join(path, "cache-id"), CACHE_ID, "cache-id")
                 size = _size(os.path.join(path, "size"))
             except (ReaderError, FileNotFoundError) as e:
+                if _gone(path):
+                    continue  # the daemon finished the removal while we read
                 out.skipped.append(Skipped(path, str(e)))
+            if _gone(path):
+                continue
             out.removing.append(RemovingLayer(name, path, cache, size))
             continue
         out.skipped.append(Skipped(path, "unexpected name in layerdb/sha256 (not a chain ID)"))
@@ -103,6 +145,12 @@ def read_layerdb(layerdb: str) -> LayerDB:
         mnames = []
     for name in mnames:
         path = os.path.join(mounts_dir, name)
+        problem = _entry_problem(path)
+        if problem == "":
+            continue  # released while we read
+        if problem is not None:
+            out.skipped.append(Skipped(path, f"layerdb mount {problem}"))
+            continue
         try:
             mount_id = _opt(os.path.join(path, "mount-id"), MOUNT_ID, "mount-id")
             init_id = _opt(os.path.join(path, "init-id"), MOUNT_ID, "init-id")
@@ -110,8 +158,13 @@ def read_layerdb(layerdb: str) -> LayerDB:
         except FileNotFoundError:
             continue
         except ReaderError as e:
-            out.skipped.append(Skipped(path, str(e)))
+            # saveMount writes mount-id, init-id and parent one by one into the dir: a mount
+            # being created can be read half-written (the inventory reads layerdb again).
+            if not fs.recently_changed(path):
+                out.skipped.append(Skipped(path, str(e)))
             continue
+        if _gone(path):
+            continue  # released while we read: its files may be half read
         out.mounts[name] = RWLayerRef(name, mount_id, init_id, parent, path)
 
     tmp_dir = os.path.join(layerdb, "tmp")

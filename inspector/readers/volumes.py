@@ -36,6 +36,8 @@ def read_volumes(volumes_dir: str) -> VolumeArea:
                 meta[name] = (vm.driver or "local", dict(vm.labels), dict(vm.options))
             for key, reason in skips:
                 area.skipped.append(Skipped(f"{db_path}:{key}", reason))
+        except FileNotFoundError:
+            pass  # removed between the lstat and the read: no metadata
         except ReaderError as e:
             area.skipped.append(Skipped(db_path, str(e)))
     try:
@@ -57,11 +59,16 @@ def read_volumes(volumes_dir: str) -> VolumeArea:
         # The local driver treats a dir holding _data or opts.json as a volume.
         try:
             inner = set(os.listdir(path))
+        except FileNotFoundError:
+            continue  # removed while we read
         except OSError as e:
             area.skipped.append(Skipped(path, e.strerror or str(e)))
             inner = {"_data"}
         if not ({"_data", "opts.json"} & inner):
-            area.skipped.append(Skipped(path, "directory in volumes/ without _data: not a volume"))
+            if not fs.recently_changed(path):  # else a volume being created or removed
+                area.skipped.append(
+                    Skipped(path, "directory in volumes/ without _data: not a volume")
+                )
             continue
         on_disk.add(name)
     for name in sorted(on_disk | set(meta)):

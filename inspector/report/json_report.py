@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
+import unicodedata
 from importlib import resources
 from typing import Any
 
@@ -187,9 +189,29 @@ def to_dict(report: Report, generated_at: dt.datetime | None = None) -> dict[str
     return json_safe(doc)  # type: ignore[no-any-return]
 
 
+#: Non-ASCII characters a terminal may act on or that hide or reorder text: C1 controls
+#: (U+0080-U+009F, e.g. the 8-bit CSI), bidi overrides and other format characters, line and
+#: paragraph separators. json.dumps escapes only U+0000-U+001F.
+_UNSAFE_CATEGORIES = frozenset({"Cc", "Cf", "Zl", "Zp", "Co", "Cn", "Cs"})
+_NON_ASCII = re.compile(r"[^\x00-\x7e]")
+
+
+def _escape_unsafe(match: re.Match[str]) -> str:
+    ch = match.group()
+    if unicodedata.category(ch) in _UNSAFE_CATEGORIES:
+        return json.dumps(ch)[1:-1]  # \uXXXX (a surrogate pair above U+FFFF)
+    return ch
+
+
 def render(report: Report) -> str:
-    """The JSON text (indented, sorted where order carries no meaning, trailing newline)."""
-    return json.dumps(to_dict(report), indent=2, ensure_ascii=False) + "\n"
+    """The JSON text (indented, sorted where order carries no meaning, trailing newline).
+
+    Printable non-ASCII text is kept as UTF-8; every control, format or separator character
+    (DEL included) is written as a \\uXXXX escape, so the report can be printed to a terminal
+    and still decodes to the same strings.
+    """
+    text = json.dumps(to_dict(report), indent=2, ensure_ascii=False) + "\n"
+    return _NON_ASCII.sub(_escape_unsafe, text)
 
 
 def schema() -> dict[str, Any]:

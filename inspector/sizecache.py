@@ -1,0 +1,382 @@
+"""A per-root cache of measured sizes of immutable directories (committed image layers).
+
+A committed image layer never changes, so walking its tree on every run only re-proves what
+the last run found. The cache keeps, per storage dir, what a walk measured together with the
+identity of the dir at the time (see :func:`identity`): inode, device, ctime and mtime of the
+layer dir and of its diff dir, plus the layer's cache-id, recorded size and diff ID. Replacing
+either dir (a restore, a re-pull under the same ID) or adding, removing or renaming an entry
+directly in it changes the identity, and such an entry is never used again. A file edited
+deep inside a layer (which Docker never does) leaves the identity alone: ``report --full``
+walks every layer, reports the mismatch with the recorded size and refreshes the entry.
+Only dirs whose walk read everything are stored.
+
+Where: ``$XDG_CACHE_HOME/docker-inspector/`` (an absolute XDG_CACHE_HOME only, as the XDG spec
+says) or ``~/.cache/docker-inspector/``; one JSON file per data root, named by a hash of the
+root's absolute path. The cache is NEVER kept inside the data root: :func:`cache_dir` refuses
+such a location (the tool writes nothing under the root).
+
+Safety: the file is written to a temp file in the same dir and moved into place with
+``os.replace``, after merging what a concurrent run may have saved meanwhile, so a reader
+always sees a complete file. A file that is unreadable, too large, not JSON or of another
+version is ignored (treated as empty), never an error. Entries beyond a cap are dropped,
+least recently used first, and so are cache files of roots not inspected for a long time.
+"""
+
+import contextlib
+import hashlib
+import json
+import os
+import stat
+import time
+from collections.abc import Iterable, Mapping
+from typing import NamedTuple
+
+from inspector.errors import UsageError
+
+#: Bumped whenever the meaning of a stored number changes; other versions are ignored.
+FORMAT_VERSION = 1
+#: Most entries kept per root (each ~150 bytes of JSON): far above any real layer count.
+MAX_ENTRIES = 50_000
+#: Most root files kept in the cache dir (oldest dropped): tests make many throw-away roots.
+MAX_ROOT_FILES = 64
+#: A cache file larger than this is ignored rather than parsed.
+MAX_FILE_BYTES = 64 * 1024 * 1024
+#: Hard links leaving a dir are remembered per entry; a dir with more is not cached.
+MAX_LINKS_PER_ENTRY = 1_000
+#: A hit refreshes an entry's use time (costing a write) only when it is older than this.
+USED_REFRESH_SECONDS = 86400.0
+#: Temp files older than this are leftovers of a killed run and may be removed.
+STALE_TEMP_SECONDS = 3600.0
+APP_DIR = "docker-inspector"
+
+Identity = tuple[int, ...]
+"""Numbers that change whenever a cached dir is replaced or modified at its top."""
+
+Link = tuple[int, int, int]
+"""(st_dev, st_ino, allocated bytes) of a multi-link inode whose links leave the dir."""
+
+
+class CacheRefused(UsageError):
+    """The cache location is inside the data root: the tool never writes there."""
+
+
+class Entry(NamedTuple):
+    """What one walk of an immutable dir measured."""
+
+    identity: Identity
+    """The dir's identity when it was walked (see :func:`identity`)."""
+    apparent: int
+    """Docker's directory.Size of the diff dir (or of the whole dir when it has none)."""
+    payload: int
+    """Tar payload bytes of the same tree: regular files' st_size, each inode once."""
+    disk: int
+    """Allocated bytes of the whole dir, hard links inside it counted once (links excluded)."""
+    files: int
+    """Entries seen."""
+    links: tuple[Link, ...] = ()
+    """Multi-link inodes with links outside the dir, counted by the caller once per fs."""
+    used: float = 0.0
+    """time.time() of the last run that used or stored it (for least-recently-used eviction)."""
+
+
+def identity(
+    layer_dir: str, diff_dir: str | None, extra: Iterable[int | str] = ()
+) -> Identity | None:
+    """The identity of an immutable dir now; None when it cannot be taken (then do not cache).
+
+    lstat only. `extra` adds what the metadata says about the layer (cache-id, recorded size,
+    diff ID), so a layerdb entry pointing at the same dir with other facts misses too.
+    """
+    out: list[int] = []
+    for path in (layer_dir, diff_dir):
+        if path is None:
+            out += [0, 0, 0, 0]
+            continue
+        try:
+            st = os.lstat(path)
+        except OSError:
+            return None
+        if not stat.S_ISDIR(st.st_mode):
+            return None
+        out += [st.st_dev, st.st_ino, st.st_ctime_ns, st.st_mtime_ns]
+    for x in extra:
+        # Strings enter as a stable integer digest: JSON keeps ints exactly.
+        if isinstance(x, str):
+            out.append(int.from_bytes(hashlib.sha256(x.encode()).digest()[:8], "big"))
+        else:
+            out.append(x)
+    return tuple(out)
+
+
+def _inside(path: str, root: str) -> bool:
+    p = os.path.realpath(path)
+    r = os.path.realpath(root)
+    return p == r or p.startswith(r.rstrip("/") + "/")
+
+
+def cache_dir(root: str, env: Mapping[str, str] | None = None) -> str | None:
+    """The cache directory to use for `root`; None when there is no home to put it in.
+
+    Raises CacheRefused when it would be inside the data root (e.g. XDG_CACHE_HOME or HOME
+    pointing into it): the read-only guarantee wins over speed.
+    """
+    env = os.environ if env is None else env
+    base = env.get("XDG_CACHE_HOME", "")
+    if not os.path.isabs(base):
+        home = env.get("HOME") or os.path.expanduser("~")
+        if not os.path.isabs(home):
+            return None
+        base = os.path.join(home, ".cache")
+    path = os.path.join(base, APP_DIR)
+    if _inside(path, root):
+        raise CacheRefused(
+            f"the size cache dir {path} is inside the data root {root}; docker-inspector never "
+            "writes there. Set XDG_CACHE_HOME to a directory outside the root, or use --no-cache."
+        )
+    return path
+
+
+def file_name(root: str) -> str:
+    """Cache file name for a root: a hash of its absolute path (one file per root)."""
+    digest = hashlib.sha256(os.fsencode(os.path.abspath(root))).hexdigest()[:32]
+    return f"sizes-{digest}.json"
+
+
+def _entry_from_json(raw: object) -> Entry | None:
+    """Decode one stored entry; None when it is malformed in any way."""
+    if not isinstance(raw, list) or len(raw) != 7:
+        return None
+    ident, apparent, payload, disk, files, links, used = raw
+    if not isinstance(ident, list) or not all(type(x) is int for x in ident):
+        return None
+    if not all(type(x) is int and x >= 0 for x in (apparent, payload, disk, files)):
+        return None
+    if not isinstance(used, int | float) or isinstance(used, bool):
+        return None
+    if not isinstance(links, list) or len(links) > MAX_LINKS_PER_ENTRY:
+        return None
+    parsed: list[Link] = []
+    for link in links:
+        if not (isinstance(link, list) and len(link) == 3 and all(type(x) is int for x in link)):
+            return None
+        parsed.append((link[0], link[1], link[2]))
+    return Entry(tuple(ident), apparent, payload, disk, files, tuple(parsed), float(used))
+
+
+def _entry_to_json(e: Entry) -> list[object]:
+    return [
+        list(e.identity),
+        e.apparent,
+        e.payload,
+        e.disk,
+        e.files,
+        [list(x) for x in e.links],
+        e.used,
+    ]
+
+
+Signature = tuple[int, int, int, int]
+"""(st_dev, st_ino, st_size, st_mtime_ns) of a cache file: tells whether another run wrote it."""
+
+
+class _Loaded(NamedTuple):
+    entries: dict[str, Entry]
+    hints: dict[str, int]
+    signature: Signature | None
+
+
+_EMPTY = _Loaded({}, {}, None)
+
+
+def _load(path: str, root: str) -> _Loaded:
+    """Entries of a cache file; empty for a missing, unreadable, oversized or corrupt file."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0))
+    except OSError:
+        return _EMPTY
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode) or st.st_size > MAX_FILE_BYTES:
+            return _EMPTY
+        with os.fdopen(fd, "rb", closefd=False) as fh:
+            data = fh.read(MAX_FILE_BYTES + 1)
+    except OSError:
+        return _EMPTY
+    finally:
+        os.close(fd)
+    signature = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+    try:
+        doc = json.loads(data)
+    except (ValueError, RecursionError):
+        return _Loaded({}, {}, signature)
+    if not isinstance(doc, dict) or doc.get("version") != FORMAT_VERSION:
+        return _Loaded({}, {}, signature)
+    # A hash collision (or a copied file) must not lend one root's sizes to another.
+    raw = doc.get("entries")
+    if doc.get("root") != os.path.abspath(root) or not isinstance(raw, dict):
+        return _Loaded({}, {}, signature)
+    out: dict[str, Entry] = {}
+    for name, value in raw.items():
+        e = _entry_from_json(value)
+        if isinstance(name, str) and e is not None:
+            out[name] = e
+    hints_raw = doc.get("hints")
+    hints: dict[str, int] = {}
+    if isinstance(hints_raw, dict):
+        hints = {k: v for k, v in hints_raw.items() if isinstance(k, str) and type(v) is int}
+    return _Loaded(out, hints, signature)
+
+
+def _signature(path: str) -> Signature | None:
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return None
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+class SizeCache:
+    """The cache of one data root: load once, look up and store during a scan, save once."""
+
+    def __init__(self, root: str, directory: str | None) -> None:
+        """Use `directory` (None: a cache that remembers nothing and saves nothing)."""
+        self.root = os.path.abspath(root)
+        self.directory = directory
+        self.path = os.path.join(directory, file_name(root)) if directory else None
+        loaded = _load(self.path, self.root) if self.path else _EMPTY
+        self.entries: dict[str, Entry] = dict(loaded.entries)
+        self.hints: dict[str, int] = dict(loaded.hints)
+        """Small numbers about the last run (e.g. entries walked outside image layers)."""
+        self._signature = loaded.signature
+        self._mine: set[str] = set()
+        self._dirty = False
+        self.now = time.time()
+        self.hits = 0
+        self.misses = 0
+
+    @classmethod
+    def open(cls, root: str, env: Mapping[str, str] | None = None) -> "SizeCache":
+        """The cache of `root` in the user's cache dir (CacheRefused if that is in the root)."""
+        return cls(root, cache_dir(root, env))
+
+    @property
+    def enabled(self) -> bool:
+        """Whether this cache has a file to load from and save to."""
+        return self.path is not None
+
+    def get(self, name: str, ident: Identity | None) -> Entry | None:
+        """The entry for storage dir `name` if it was stored with exactly `ident`."""
+        e = self.entries.get(name)
+        if e is None or ident is None or e.identity != ident:
+            self.misses += 1
+            return None
+        self.hits += 1
+        if self.now - e.used > USED_REFRESH_SECONDS:
+            # Refreshing the use time costs a write: do it only when it is getting old.
+            e = e._replace(used=self.now)
+            self.entries[name] = e
+            self._mine.add(name)
+            self._dirty = True
+        return e
+
+    def put(self, name: str, entry: Entry) -> None:
+        """Remember a new measurement (saved by :meth:`save`)."""
+        if len(entry.links) > MAX_LINKS_PER_ENTRY:
+            return
+        self.entries[name] = entry._replace(used=self.now)
+        self._mine.add(name)
+        self._dirty = True
+
+    def hint(self, key: str, value: int) -> None:
+        """Remember a number for the next run (written with other changes, or if it moved a lot)."""
+        old = self.hints.get(key)
+        self.hints[key] = value
+        if old is None or abs(value - old) > max(old, 1000) // 2:
+            self._dirty = True
+
+    def save(self, present: Iterable[str] | None = None) -> bool:
+        """Write the cache atomically if anything changed; False when nothing was written.
+
+        Never raises OSError. `present` names the storage dirs that exist now: entries of
+        other names are dropped (their dirs are gone, and IDs are random, so they would never
+        hit again).
+        """
+        if self.directory is None or self.path is None:
+            return False
+        keep = set(present) if present is not None else None
+        if keep is not None and any(n not in keep for n in self.entries):
+            self._dirty = True
+        if not self._dirty:
+            return False
+        try:
+            os.makedirs(self.directory, mode=0o700, exist_ok=True)
+        except OSError:
+            return False
+        merged = dict(self.entries)
+        if _signature(self.path) != self._signature:
+            # Another run saved since we loaded: keep its newer entries (ours win on a tie).
+            other = _load(self.path, self.root).entries
+            for name, e in other.items():
+                mine = merged.get(name)
+                if mine is None or (name not in self._mine and e.used > mine.used):
+                    merged[name] = e
+        if keep is not None:
+            merged = {n: e for n, e in merged.items() if n in keep}
+        if len(merged) > MAX_ENTRIES:
+            newest = sorted(merged.items(), key=lambda kv: kv[1].used, reverse=True)[:MAX_ENTRIES]
+            merged = dict(newest)
+        doc = {
+            "version": FORMAT_VERSION,
+            "root": self.root,
+            "hints": self.hints,
+            "entries": {n: _entry_to_json(e) for n, e in sorted(merged.items())},
+        }
+        data = json.dumps(doc, separators=(",", ":")).encode()
+        import tempfile  # only runs that write pay for it
+
+        try:
+            fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=self.directory)
+        except OSError:
+            return False
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+            os.replace(tmp, self.path)
+        except OSError:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            return False
+        self.entries = merged
+        self._signature = _signature(self.path)
+        self._dirty = False
+        self._tidy()
+        return True
+
+    def _tidy(self) -> None:
+        """Drop the oldest root files beyond MAX_ROOT_FILES and temp files of killed runs."""
+        assert self.directory is not None
+        try:
+            with os.scandir(self.directory) as it:
+                found = [(e.name, e.stat(follow_symlinks=False)) for e in it]
+        except OSError:
+            return
+        now = time.time()
+        roots: list[tuple[float, str]] = []
+        for name, st in found:
+            if not stat.S_ISREG(st.st_mode):
+                continue
+            if name.startswith(".tmp-") and now - st.st_mtime > STALE_TEMP_SECONDS:
+                with contextlib.suppress(OSError):
+                    os.unlink(os.path.join(self.directory, name))
+            elif name.startswith("sizes-") and name.endswith(".json"):
+                roots.append((st.st_mtime, name))
+        roots.sort(reverse=True)
+        for _, name in roots[MAX_ROOT_FILES:]:
+            if os.path.join(self.directory, name) != self.path:
+                with contextlib.suppress(OSError):
+                    os.unlink(os.path.join(self.directory, name))
+
+
+def disabled(root: str) -> SizeCache:
+    """A cache that never hits and never writes (``--no-cache``)."""
+    return SizeCache(root, None)
