@@ -175,17 +175,9 @@ def run_report(ns: argparse.Namespace, root: str) -> int:
     inv = inventory.read(root)
     if ns.output is not None:
         _check_output_outside(ns.output, inv.root.path)
-    walks = None
     if not ns.no_sizes:
-        from inspector import scan
-
-        result = scan.scan(inv, full=ns.full, cache=not ns.no_cache)
-        inv, walks = result.inventory, result.layer_walks
+        inv = inventory.measure(inv, full=ns.full, cache=not ns.no_cache)
     report = analyze(inv, opts)
-    if ns.full and walks is not None:
-        from inspector.analysis import verify
-
-        report = verify.with_findings(report, verify.size_mismatches(inv, walks))
     if ns.format == "json":
         from inspector.report import json_report
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import stat
 import time
 from collections.abc import Callable
 
@@ -21,9 +20,8 @@ from inspector.model import (
     ShortLink,
     Skipped,
     StorageDir,
-    Usage,
 )
-from inspector.readers import fs, walk
+from inspector.readers import fs
 from inspector.readers.buildkit import to_model
 from inspector.readers.containers import read_containers, read_one
 from inspector.readers.distribution import read_distribution
@@ -222,13 +220,6 @@ def _recheck_containers(inv: Inventory) -> Inventory:
     return dataclasses.replace(inv, containers=found, container_dirs_without_config=tuple(keep))
 
 
-def _top_level(root: str) -> list[str]:
-    try:
-        return fs.list_dir(root)
-    except ReaderError:
-        return []
-
-
 def measure(
     inv: Inventory,
     progress: Progress | None = None,
@@ -245,29 +236,6 @@ def measure(
     from inspector import scan
 
     return scan.measure(inv, progress, full=full, cache=cache)
-
-
-def _measure_beside(area: str, usage: dict[str, Usage]) -> Usage:
-    """Usage of the entries of `area` that were not measured on their own."""
-    skip = frozenset(os.path.basename(p) for p in usage if os.path.dirname(p) == area)
-    return walk.measure(area, None, skip)
-
-
-def _vfs_container_sizes(inv: Inventory) -> dict[str, int]:
-    from inspector.readers.vfsdiff import changes_size
-
-    out: dict[str, int] = {}
-    for cid in inv.containers:
-        m = inv.rw_layers.get(cid)
-        if m is None or not m.mount_id:
-            continue
-        new = os.path.join(inv.driver_home, m.mount_id)
-        old = os.path.join(inv.driver_home, m.init_id) if m.init_id else None
-        st = fs.lstat_or_none(new)
-        if st is None or not stat.S_ISDIR(st.st_mode):
-            continue
-        out[cid] = changes_size(new, old)
-    return out
 
 
 def build(path: str, with_sizes: bool = True, progress: Progress | None = None) -> Inventory:

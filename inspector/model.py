@@ -286,6 +286,19 @@ class BuildKitInfo:
 
 
 @dataclass(frozen=True, slots=True)
+class DiffWalk:
+    """A walked image layer's diff dir, for comparison with its recorded size."""
+
+    apparent: int
+    """directory.Size(diff): what the native overlay diff records."""
+    payload: int
+    """Sum of regular files' sizes, inode once: what naive diff and BuildKit record."""
+    files: int
+    complete: bool
+    """False when part of the tree could not be read (then nothing can be concluded)."""
+
+
+@dataclass(frozen=True, slots=True)
 class Inventory:
     """Everything read from one data root, linked by ID. Built by inventory.build()."""
 
@@ -313,6 +326,8 @@ class Inventory:
     """Whether `usage` has been filled in."""
     vfs_changes: Mapping[str, int] = field(default_factory=dict)
     """vfs only: container ID → naive-diff size of its writable layer against its init layer."""
+    layer_walks: Mapping[str, DiffWalk] = field(default_factory=dict)
+    """cache-id → walk of an image layer's diff dir (layers walked this run, e.g. --full)."""
 
     def referenced_dirs(self) -> set[str]:
         """Storage dir names something refers to: layers, RW mounts, removals, BuildKit."""

@@ -39,7 +39,7 @@ from typing import Literal, NamedTuple
 
 from inspector import sizecache
 from inspector.errors import ReaderError
-from inspector.model import Inventory, Skipped, Usage
+from inspector.model import DiffWalk, Inventory, Skipped, Usage
 from inspector.readers import fs
 from inspector.sizecache import Link, SizeCache
 
@@ -75,18 +75,6 @@ class TreeWalk(NamedTuple):
     unreadable: tuple[Skipped, ...] = ()
     links: tuple[Link, ...] = ()
     """(dev, ino, bytes) of multi-link inodes with names outside this tree."""
-
-
-class DiffWalk(NamedTuple):
-    """A walked image layer's diff dir, for comparison with its recorded size."""
-
-    apparent: int
-    """directory.Size(diff): what the native overlay diff records (§4)."""
-    payload: int
-    """Sum of regular files' sizes, inode once: what naive diff and BuildKit record (§4)."""
-    files: int
-    complete: bool
-    """False when part of the tree could not be read (then nothing can be concluded)."""
 
 
 class Job(NamedTuple):
@@ -550,7 +538,15 @@ def scan(
     if sc.enabled:
         sc.hint(HINT_MUTABLE, mutable_entries)
         sc.save(present=inv.storage_dirs.keys())
-    measured = dataclasses.replace(inv, usage=usage, measured=True, vfs_changes=vfs_changes)
+    measured = dataclasses.replace(
+        inv,
+        usage=usage,
+        measured=True,
+        vfs_changes=vfs_changes,
+        # Recorded sizes are judged in --full mode only: a cold-cache default run walks
+        # layers too, but whether it judges them must not depend on the cache's state.
+        layer_walks=layer_walks if full else {},
+    )
     stats = ScanStats(
         mode="full" if full else "default",
         executor=how,

@@ -163,3 +163,20 @@ def test_output_file_and_refusal_inside_root(tmp_path: Path) -> None:
     res = run_cli("report", "--root", "sample_data/root", "-o", str(inside))
     assert res.returncode == 2 and "inside the data root" in res.stderr
     assert not inside.exists()
+
+
+def test_full_mode_size_mismatch_reaches_every_face(tmp_path: Path) -> None:
+    """--full's size_mismatch is an ordinary finding: analyze() (so TUI, audit, JSON) sees it."""
+    import shutil
+
+    root = tmp_path / "root"
+    shutil.copytree(SAMPLE, root, symlinks=True)
+    layerdb = root / "image" / "overlay2" / "layerdb" / "sha256"
+    victim = sorted(layerdb.iterdir())[0]
+    (victim / "size").write_text(str(int((victim / "size").read_text()) + 1000))
+    inv = inventory.measure(inventory.read(str(root)), full=True, cache=False)
+    found = [f for f in analyze(inv).findings if f.kind.value == "size_mismatch"]
+    assert [f.object_id for f in found] == ["sha256:" + victim.name]
+    res = run_cli("report", "--root", str(root), "--full", "--no-cache", "--format", "json")
+    kinds = [f["kind"] for f in json.loads(res.stdout)["findings"]]
+    assert kinds.count("size_mismatch") == 1

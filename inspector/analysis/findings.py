@@ -20,6 +20,7 @@ from inspector.analysis.results import (
     VolumeRow,
 )
 from inspector.analysis.sizes import Sizes, diff_path, storage_path
+from inspector.analysis.verify import size_mismatches
 from inspector.model import Inventory, Usage
 
 BUILDKIT_ID = re.compile(r"[0-9a-z]{25}")
@@ -579,6 +580,7 @@ def all_findings(
         out += missing_dirs(inv, sizes)
         out += broken_links(inv)
         out += dangling_layers(inv, sizes)
+        out += size_mismatches(inv, inv.layer_walks, sizes)
     out += removing_dirs(inv)
     out += incomplete_layers(inv)
     out += containers(inv, conts)
