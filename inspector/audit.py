@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 from inspector.analysis.results import ORPHAN_KINDS, Finding, Kind, Report
 from inspector.config import KIND_NAMES, AuditSettings, resolve
 from inspector.errors import InspectorError, RootError, UsageError
+from inspector.paths import inside
 from inspector.report.json_report import json_safe
 from inspector.textsafe import clean
 
@@ -145,13 +146,6 @@ def default_state_dir() -> str:
     # The XDG spec says relative values are invalid and must be ignored.
     base = xdg if os.path.isabs(xdg) else os.path.join(os.path.expanduser("~"), ".local", "state")
     return os.path.join(base, "docker-inspector")
-
-
-def inside(path: str, root: str) -> bool:
-    """Whether `path` is `root` or below it, symlinks resolved on both sides."""
-    p = os.path.realpath(path)
-    r = os.path.realpath(root)
-    return p == r or p.startswith(r.rstrip("/") + "/")
 
 
 def root_key(root: str) -> str:

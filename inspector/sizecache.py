@@ -32,6 +32,7 @@ from collections.abc import Iterable, Mapping
 from typing import NamedTuple
 
 from inspector.errors import UsageError
+from inspector.paths import inside as _inside
 
 #: Bumped whenever the meaning of a stored number changes; other versions are ignored.
 FORMAT_VERSION = 1
@@ -106,12 +107,6 @@ def identity(
         else:
             out.append(x)
     return tuple(out)
-
-
-def _inside(path: str, root: str) -> bool:
-    p = os.path.realpath(path)
-    r = os.path.realpath(root)
-    return p == r or p.startswith(r.rstrip("/") + "/")
 
 
 def cache_dir(root: str, env: Mapping[str, str] | None = None) -> str | None:

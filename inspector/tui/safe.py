@@ -10,10 +10,9 @@ escapes control characters (:func:`inspector.textsafe.clean`) and wraps the resu
 
 from __future__ import annotations
 
-import os
-
 from rich.text import Text
 
+from inspector.paths import inside
 from inspector.report.text import size as _size
 from inspector.textsafe import clean
 
@@ -65,10 +64,3 @@ def rel(path: str | None, root: str) -> str:
     if base and path.startswith(base + "/"):
         return path[len(base) + 1 :]
     return path
-
-
-def inside(path: str, root: str) -> bool:
-    """Whether `path` (after resolving symlinks) is the data root or lies inside it."""
-    target = os.path.realpath(os.path.abspath(path))
-    base = os.path.realpath(os.path.abspath(root))
-    return target == base or target.startswith(base.rstrip("/") + "/")
