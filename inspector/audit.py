@@ -35,6 +35,7 @@ from inspector.analysis.results import ORPHAN_KINDS, Finding, Kind, Report
 from inspector.config import KIND_NAMES, AuditSettings, resolve
 from inspector.errors import InspectorError, RootError, UsageError
 from inspector.paths import inside
+from inspector.report.json_report import dumps as json_dumps
 from inspector.report.json_report import json_safe
 from inspector.textsafe import clean
 
@@ -888,10 +889,7 @@ def run(ns: argparse.Namespace, root: str) -> int:
         except OSError as e:
             raise UsageError(f"cannot write state file {state_path}: {e.strerror}") from e
 
-    if ns.json:
-        text = json.dumps(to_dict(result), indent=2, ensure_ascii=False) + "\n"
-    else:
-        text = render_text(result, ns.verbose)
+    text = json_dumps(to_dict(result)) if ns.json else render_text(result, ns.verbose)
     if text:
         sys.stdout.write(text)
         sys.stdout.flush()

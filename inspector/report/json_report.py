@@ -210,7 +210,16 @@ def render(report: Report) -> str:
     (DEL included) is written as a \\uXXXX escape, so the report can be printed to a terminal
     and still decodes to the same strings.
     """
-    text = json.dumps(to_dict(report), indent=2, ensure_ascii=False) + "\n"
+    return dumps(to_dict(report))
+
+
+def dumps(doc: Any) -> str:
+    """JSON text safe to print to a terminal: UTF-8 kept, unsafe characters as \\uXXXX.
+
+    Shared by every JSON output (report, audit) so none of them lets a C1 control or a bidi
+    override from a hostile name through.
+    """
+    text = json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
     return _NON_ASCII.sub(_escape_unsafe, text)
 
 
