@@ -119,7 +119,7 @@ class ScanResult(NamedTuple):
 def walk_tree(path: str, sub: str | None = None, skip: frozenset[str] = frozenset()) -> TreeWalk:
     """Measure the tree at `path` (see :class:`TreeWalk`); a missing path measures as zero.
 
-    Same rules as :func:`inspector.readers.walk.measure`, plus the tar payload and hard links
+    Same rules as the reference walker in tests/refwalk.py, plus the tar payload and hard links
     leaving the tree. `path` itself is lstat'ed: a symlink is counted, never followed.
     """
     try:

@@ -1,4 +1,4 @@
-"""A safe, iterative directory walker that measures bytes the way Docker and `du` do.
+"""Reference walker for tests: the plain single-threaded rules that inspector.scan must match.
 
 Rules (see shared/docker-format.md §4 "How sizes are computed"):
 - lstat only: a symlink is never followed, it counts the length of its target string;

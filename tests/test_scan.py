@@ -17,13 +17,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import refwalk as walk
 
 from inspector import inventory, scan, sizecache
 from inspector.analysis import analyze, verify
 from inspector.analysis.results import Kind
 from inspector.cli import main
 from inspector.model import Inventory
-from inspector.readers import walk
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 from synthetic import make_root
