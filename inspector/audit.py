@@ -12,7 +12,10 @@ Output contract (cron mails whatever a job prints):
 - diagnostics on stderr; exit 0 none crossed, 1 crossed, 2 usage/root/daemon/lock problem.
 
 Nothing is ever written under the data root: the state dir and the Prometheus file are refused
-there, and the lock lives in the state dir.
+there, and the lock lives in the state dir. Names are checked early (a friendly message before
+the scan); the binding check is made when writing, on the opened directories
+(inspector.outputs): the state dir is opened and checked once, and the lock and state file are
+opened relative to that descriptor.
 """
 
 from __future__ import annotations
@@ -25,12 +28,14 @@ import fcntl
 import hashlib
 import json
 import os
+import stat
 import sys
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from inspector import outputs
 from inspector.analysis.results import ORPHAN_KINDS, Finding, Kind, Report
 from inspector.config import KIND_NAMES, AuditSettings, resolve
 from inspector.errors import InspectorError, RootError, UsageError
@@ -156,17 +161,30 @@ def root_key(root: str) -> str:
 
 
 @contextlib.contextmanager
-def state_lock(path: str) -> Iterator[None]:
+def state_lock(path: str, dir_fd: int | None = None) -> Iterator[None]:
     """Hold an exclusive flock on `path` for the block; LockBusy if another process has it.
 
     flock is released by the kernel when the process dies, so a killed run never leaves a
-    stale lock; the file itself is kept (removing it would race with the next run).
+    stale lock; the file itself is kept (removing it would race with the next run). With
+    `dir_fd` (the checked state dir), the lock is its basename relative to that descriptor.
     """
+    name = path if dir_fd is None else os.path.basename(path)
     try:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        # O_NOFOLLOW and no O_TRUNC: a symlink or a hard link planted at the lock's name
+        # must never let the pid below land in someone else's file.
+        fd = os.open(
+            name,
+            os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC,
+            outputs.PRIVATE_MODE,
+            dir_fd=dir_fd,
+        )
     except OSError as e:
-        raise UsageError(f"cannot open lock file {path}: {e.strerror}") from e
+        why = "it is a symbolic link" if e.errno == errno.ELOOP else e.strerror
+        raise UsageError(f"cannot open lock file {path}: {why}") from e
     try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode) or st.st_nlink != 1:
+            raise UsageError(f"cannot open lock file {path}: not a regular file with a single link")
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as e:
@@ -186,23 +204,6 @@ def state_lock(path: str) -> Iterator[None]:
         yield
     finally:
         os.close(fd)
-
-
-def _atomic_write(path: str, data: bytes) -> None:
-    """Write `path` via a temp file in its directory and rename, so readers never see half."""
-    tmp = f"{path}.{os.getpid()}.tmp"
-    try:
-        # 0600: the state names containers and volumes; it is nobody else's business.
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
 
 
 # ---------------------------------------------------------------------------- measurements
@@ -307,10 +308,15 @@ def snapshot(report: Report, when: float) -> Snapshot:
     )
 
 
-def load_state(path: str, root: str, warn: Any) -> Snapshot | None:
-    """The previous run's snapshot, or None (first run; unusable files are warned about)."""
+def load_state(path: str, root: str, warn: Any, dir_fd: int | None = None) -> Snapshot | None:
+    """The previous run's snapshot, or None (first run; unusable files are warned about).
+
+    With `dir_fd` (the checked state dir), `path`'s basename is read relative to it.
+    """
+    name = path if dir_fd is None else os.path.basename(path)
     try:
-        with open(path, "rb") as fh:
+        fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dir_fd)
+        with os.fdopen(fd, "rb") as fh:
             doc = json.loads(fh.read())
         snap = Snapshot.from_json(doc)
     except FileNotFoundError:
@@ -776,42 +782,38 @@ def to_dict(r: AuditResult) -> dict[str, Any]:
 # ---------------------------------------------------------------------------- run
 
 
+_STATE_HINT = "; docker-inspector never writes there: choose a directory outside it"
+_PROM_HINT = "; write it elsewhere (e.g. node_exporter's textfile directory)"
+
+
 def _paths(s: AuditSettings, root: str) -> tuple[str, str | None]:
     """The state dir and Prometheus file, checked against the root before anything runs."""
     state_dir = os.path.abspath(s.state_dir or default_state_dir())
     if inside(state_dir, root):
-        raise UsageError(
-            f"--state-dir {state_dir} is inside the data root {root}; "
-            "docker-inspector never writes there: choose a directory outside it"
-        )
+        raise UsageError(f"--state-dir {state_dir} is inside the data root {root}{_STATE_HINT}")
     prom = os.path.abspath(s.prometheus) if s.prometheus else None
     if prom is not None:
         parent = os.path.dirname(prom)
         if inside(os.path.join(os.path.realpath(parent), os.path.basename(prom)), root):
-            raise UsageError(
-                f"--prometheus {prom} is inside the data root {root}; write it elsewhere "
-                "(e.g. node_exporter's textfile directory)"
-            )
+            raise UsageError(f"--prometheus {prom} is inside the data root {root}{_PROM_HINT}")
         if not os.path.isdir(parent):
             raise UsageError(f"--prometheus {prom}: directory {parent} does not exist")
     return state_dir, prom
 
 
-def _make_state_dir(path: str) -> None:
+def _make_state_dir(path: str, root: str) -> int:
+    """Create (if needed), open and check the state dir; its descriptor."""
     try:
-        os.makedirs(path, mode=0o700, exist_ok=True)
+        return outputs.make_dirs(path, [root], label="--state-dir", hint=_STATE_HINT)
+    except NotADirectoryError as e:
+        raise UsageError(f"state dir {path} is not a directory") from e
     except OSError as e:
         raise UsageError(f"cannot create state dir {path}: {e.strerror}") from e
-    if not os.path.isdir(path):
-        raise UsageError(f"state dir {path} is not a directory")
 
 
 def run(ns: argparse.Namespace, root: str) -> int:
     """Run the audit; returns the exit code (0 none crossed, 1 crossed)."""
-    from inspector import inventory
-    from inspector.analysis import Options, analyze
-    from inspector.analysis.findings import DEFAULT_LARGE_LOG
-    from inspector.cli import ExitCode, warn
+    from inspector.cli import warn
 
     settings = resolve(ns)
     root_abs = os.path.abspath(root)
@@ -821,9 +823,29 @@ def run(ns: argparse.Namespace, root: str) -> int:
     state_dir, prom = _paths(settings, root_abs)
     if Kind.DAEMON_MISMATCH in settings.fail_on and not settings.compare_daemon:
         warn("--fail-on daemon_mismatch has no effect without --compare-daemon")
-    _make_state_dir(state_dir)
+    state_fd = _make_state_dir(state_dir, root_abs)
+    try:
+        return _run_locked(ns, settings, root_abs, state_dir, state_fd, prom)
+    finally:
+        os.close(state_fd)
+
+
+def _run_locked(
+    ns: argparse.Namespace,
+    settings: AuditSettings,
+    root_abs: str,
+    state_dir: str,
+    state_fd: int,
+    prom: str | None,
+) -> int:
+    """The run proper, in the checked state dir open as `state_fd`."""
+    from inspector import inventory
+    from inspector.analysis import Options, analyze
+    from inspector.analysis.findings import DEFAULT_LARGE_LOG
+    from inspector.cli import ExitCode, warn
+
     key = root_key(root_abs)
-    with state_lock(os.path.join(state_dir, key + ".lock")):
+    with state_lock(os.path.join(state_dir, key + ".lock"), dir_fd=state_fd):
         client = None
         if settings.compare_daemon:
             from inspector import daemon
@@ -860,7 +882,7 @@ def run(ns: argparse.Namespace, root: str) -> int:
         now = time.time()
         current = snapshot(report, now)
         state_path = os.path.join(state_dir, key + ".json")
-        previous = load_state(state_path, current.root, warn)
+        previous = load_state(state_path, current.root, warn, dir_fd=state_fd)
         grown = growth(previous, current) if previous is not None else None
         checks = evaluate(settings, report, findings, fs, grown)
         result = AuditResult(
@@ -880,12 +902,22 @@ def run(ns: argparse.Namespace, root: str) -> int:
             from inspector.report import prometheus
 
             try:
-                prometheus.write(prom, result)
+                prometheus.write(prom, result, [root_abs])
             except OSError as e:
                 raise UsageError(f"cannot write --prometheus {prom}: {e.strerror or e}") from e
         try:
             data = json.dumps(current.to_json(), indent=1).encode("utf-8", "surrogateescape")
-            _atomic_write(state_path, data)
+            # 0600: the state names containers and volumes; it is nobody else's business.
+            outputs.write_at(
+                state_fd,
+                key + ".json",
+                data,
+                [root_abs],
+                label="--state-dir",
+                shown=state_dir,
+                mode=outputs.PRIVATE_MODE,
+                hint=_STATE_HINT,
+            )
         except OSError as e:
             raise UsageError(f"cannot write state file {state_path}: {e.strerror}") from e
 

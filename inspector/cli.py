@@ -92,7 +92,10 @@ def build_parser() -> argparse.ArgumentParser:
     _add_root(rep)
     rep.add_argument("--format", choices=["text", "json"], default="text")
     rep.add_argument(
-        "--output", "-o", metavar="FILE", help="write the report to FILE instead of stdout"
+        "--output",
+        "-o",
+        metavar="FILE",
+        help="write the report to FILE instead of stdout (- is stdout)",
     )
     rep.add_argument(
         "--no-sizes",
@@ -153,14 +156,20 @@ def resolve_root(ns: argparse.Namespace) -> str:
     return DEFAULT_ROOT
 
 
-def _write(text: str, output: str | None) -> None:
-    if output is None:
+def _write(text: str, output: str | None, roots: Sequence[str]) -> None:
+    if output is None or output == "-":
         sys.stdout.write(text)
         sys.stdout.flush()
         return
-    root_guard = os.path.abspath(output)
-    with open(root_guard, "w", encoding="utf-8") as fh:
-        fh.write(text)
+    from inspector import outputs
+
+    # The binding check: made now, on the directory as it is at write time (see outputs).
+    try:
+        outputs.write_file(
+            output, text.encode("utf-8"), roots, label="--output", hint="; write it elsewhere"
+        )
+    except OSError as e:
+        raise UsageError(f"cannot write --output {output}: {e.strerror or e}") from e
 
 
 def run_report(ns: argparse.Namespace, root: str) -> int:
@@ -173,8 +182,9 @@ def run_report(ns: argparse.Namespace, root: str) -> int:
     if ns.full and ns.no_sizes:
         raise UsageError("--full walks every tree; it cannot be combined with --no-sizes")
     inv = inventory.read(root)
+    roots = (root, inv.root.path)
     if ns.output is not None:
-        _check_output_outside(ns.output, inv.root.path)
+        _check_output_outside(ns.output, roots)
     if not ns.no_sizes:
         inv = inventory.measure(inv, full=ns.full, cache=not ns.no_cache)
     report = analyze(inv, opts)
@@ -186,7 +196,7 @@ def run_report(ns: argparse.Namespace, root: str) -> int:
         from inspector.report import text as text_report
 
         text = text_report.render(report, top=ns.top)
-    _write(text, ns.output)
+    _write(text, ns.output, roots)
     warn_unreadable(report)
     return ExitCode.OK
 
@@ -212,12 +222,22 @@ def warn_unreadable(report: Report) -> None:
     )
 
 
-def _check_output_outside(output: str, root: str) -> None:
-    """Refuse to write a report inside the inspected root (read-only guarantee)."""
-    out = os.path.realpath(os.path.abspath(output))
-    r = os.path.realpath(root)
-    if out == r or out.startswith(r.rstrip("/") + "/"):
+def _check_output_outside(output: str, roots: Sequence[str]) -> None:
+    """Refuse early, before a long scan, a --output that cannot take the report.
+
+    Friendly only: the destination may change before the write, which checks again.
+    """
+    from inspector.paths import inside
+
+    if output == "-":
+        return
+    if any(inside(output, r) for r in roots):
         raise UsageError(f"--output {output} is inside the data root; write it elsewhere")
+    if os.path.isdir(output):
+        raise UsageError(f"--output {output} is a directory; give a file name")
+    parent = os.path.dirname(os.path.abspath(output))
+    if not os.path.isdir(parent):
+        raise UsageError(f"--output {output}: directory {parent} does not exist")
 
 
 def run_tui(root: str) -> int:

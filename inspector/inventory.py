@@ -27,6 +27,7 @@ from inspector.readers.containers import read_containers, read_one
 from inspector.readers.distribution import read_distribution
 from inspector.readers.imagedb import read_imagedb
 from inspector.readers.layerdb import read_layerdb
+from inspector.readers.mounts import mounts_under
 from inspector.readers.references import read_references
 from inspector.readers.storage import StorageArea, read_overlay2, read_vfs
 from inspector.readers.volumes import read_volumes
@@ -53,9 +54,18 @@ def _storage_area(info: RootInfo) -> StorageArea | None:
 
 
 def read(path: str) -> Inventory:
-    """Read all metadata of the root at `path` (no tree walks: fast, sizes come later)."""
+    """Read all metadata of the root at `path` (no tree walks: fast, sizes come later).
+
+    Every path is resolved beneath the root (see inspector.readers.fs): a symlink anywhere
+    inside it is reported as a skipped entry, never followed.
+    """
     started = time.time()
     info = open_root(path)
+    with fs.anchored(info.path):
+        return _read(info, started)
+
+
+def _read(info: RootInfo, started: float) -> Inventory:
     root = info.path
     skipped: list[Skipped] = []
     images: dict[str, Image] = {}
@@ -112,6 +122,7 @@ def read(path: str) -> Inventory:
         skipped=tuple(skipped),
         driver_home=home,
         scan_started=started,
+        mounts=mounts_under(root),
     )
     return _recheck_orphans(inv)
 
@@ -139,7 +150,7 @@ def _recheck_orphans(inv: Inventory) -> Inventory:
     - layerdb/tmp staging entries that vanished are dropped.
     """
     inv = _recheck_containers(inv)
-    tmp = tuple(p for p in inv.layerdb_tmp if os.path.lexists(p))
+    tmp = tuple(p for p in inv.layerdb_tmp if fs.exists(p))
     if tmp != inv.layerdb_tmp:
         inv = dataclasses.replace(inv, layerdb_tmp=tmp)
     if not inv.root.storage_driver:
@@ -170,7 +181,7 @@ def _recheck_orphans(inv: Inventory) -> Inventory:
     if survivors:
         time.sleep(RECHECK_PAUSE_SECONDS)
         for m in survivors:
-            if not os.path.lexists(m.metadata_dir):
+            if not fs.exists(m.metadata_dir):
                 del rw[m.name]
     buildkit = inv.buildkit
     if candidates:
@@ -182,7 +193,7 @@ def _recheck_orphans(inv: Inventory) -> Inventory:
     # Unreferenced dirs that vanished since the first reading are gone, not orphans (this
     # includes the dirs of entries dropped above: their removal finished meanwhile).
     refs = inv.referenced_dirs()
-    dirs = {n: d for n, d in dirs_seen.items() if n in refs or os.path.lexists(d.path)}
+    dirs = {n: d for n, d in dirs_seen.items() if n in refs or fs.exists(d.path)}
     return dataclasses.replace(inv, storage_dirs=dirs)
 
 
@@ -201,7 +212,10 @@ def _recheck_containers(inv: Inventory) -> Inventory:
     for attempt in range(2):
         recent: list[Skipped] = []
         for s in todo:
-            st = fs.lstat_or_none(s.path)
+            try:
+                st = fs.lstat_or_none(s.path)
+            except ReaderError:
+                st = None
             if st is None:
                 continue  # removed while we read
             try:

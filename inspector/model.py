@@ -73,6 +73,19 @@ class RootInfo:
 
 
 @dataclass(frozen=True, slots=True)
+class Mount:
+    """A mount point inside the data root (from the kernel's mountinfo)."""
+
+    path: str
+    """Where it is mounted, under the root as given."""
+    fstype: str
+    source: str
+    """The mounted device or pseudo-filesystem name (e.g. /dev/vda, shm, overlay)."""
+    fs_root: str = "/"
+    """The directory of `source` that is mounted (a bind mount's origin inside its fs)."""
+
+
+@dataclass(frozen=True, slots=True)
 class Layer:
     """A read-only image layer from image/<driver>/layerdb/sha256/<chain>."""
 
@@ -155,6 +168,8 @@ class Image:
     """repo@sha256:… references from repositories.json."""
     id_verified: bool = True
     """False when sha256(config) does not equal the file name (Docker refuses such images)."""
+    truncated: tuple[str, ...] = ()
+    """What of its config was not kept (over the per-object limits), in plain words."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -235,6 +250,8 @@ class Container:
     log_path: str = ""
     logs: tuple[LogFile, ...] = ()
     auto_remove: bool = False
+    truncated: tuple[str, ...] = ()
+    """What of its config was not kept (over the per-object limits), in plain words."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -248,6 +265,8 @@ class Volume:
     options: Mapping[str, str] = field(default_factory=dict)
     has_dir: bool = True
     in_metadata: bool = True
+    truncated: tuple[str, ...] = ()
+    """What of its metadata was not kept (over the per-object limits), in plain words."""
 
     @property
     def anonymous(self) -> bool:
@@ -328,6 +347,15 @@ class Inventory:
     """vfs only: container ID → naive-diff size of its writable layer against its init layer."""
     layer_walks: Mapping[str, DiffWalk] = field(default_factory=dict)
     """cache-id → walk of an image layer's diff dir (layers walked this run, e.g. --full)."""
+    mounts: tuple[Mount, ...] = ()
+    """Mount points inside the root when it was read: never walked into."""
+
+    def mount_at(self, path: str) -> Mount | None:
+        """The mount whose mount point is exactly `path`, if any."""
+        for m in self.mounts:
+            if m.path == path:
+                return m
+        return None
 
     def referenced_dirs(self) -> set[str]:
         """Storage dir names something refers to: layers, RW mounts, removals, BuildKit."""

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import os
 import stat
 
 from inspector.errors import ReaderError, RootError
 from inspector.model import ImageStore, RootInfo
-from inspector.readers import fs
+from inspector.readers import fs, limits
 
 DEFAULT_ROOT = "/var/lib/docker"
 
@@ -28,17 +27,21 @@ SNAPSHOTTER_DRIVERS = ("overlayfs", "native", "stargz")
 
 
 def _is_nonempty_dir(path: str) -> bool:
-    st = fs.lstat_or_none(path)
-    if st is None or not stat.S_ISDIR(st.st_mode):
-        return False
     try:
-        with os.scandir(path) as it:
-            for entry in it:
-                if entry.name not in ("l", "backingFsBlockDev"):
-                    return True
-    except OSError:
+        st = fs.lstat_or_none(path)
+        if st is None or not stat.S_ISDIR(st.st_mode):
+            return False
+        names = fs.list_dir(path)
+    except ReaderError:
         return True  # unreadable but present: assume it holds data
-    return False
+    return any(n not in ("l", "backingFsBlockDev") for n in names)
+
+
+def _lstat(path: str) -> os.stat_result | None:
+    try:
+        return fs.lstat_or_none(path)
+    except (OSError, ReaderError):
+        return None  # unreadable, or a symlink on the way (not followed): no sign of anything
 
 
 def _container_drivers(root: str) -> set[str]:
@@ -52,7 +55,7 @@ def _container_drivers(root: str) -> set[str]:
     for name in names[:200]:  # a sample is enough to tell the store
         try:
             raw = fs.read_bytes(os.path.join(cdir, name, "config.v2.json"), fs.JSON_CAP)
-            doc = json.loads(raw)
+            doc = limits.loads(raw)
         except (OSError, ReaderError, ValueError, RecursionError):
             continue  # a deeply nested document overflows the JSON decoder's stack
         drv = doc.get("Driver") if isinstance(doc, dict) else None
@@ -64,16 +67,26 @@ def _container_drivers(root: str) -> set[str]:
 def open_root(path: str) -> RootInfo:
     """Check that `path` looks like a Docker data root and describe its layout."""
     root = os.path.abspath(path)
-    st = fs.lstat_or_none(root)
-    if st is None:
-        raise RootError(f"{root}: no such directory")
+    _check_dir(root)
+    with fs.anchored(root):
+        return _describe(root)
+
+
+def _check_dir(root: str) -> None:
+    """RootError unless `root` is a directory this user may list."""
+    try:
+        st = os.lstat(root)
+    except (FileNotFoundError, NotADirectoryError):
+        raise RootError(f"{root}: no such directory") from None
+    except OSError as e:
+        raise RootError(f"{root}: {e.strerror}") from e
     if stat.S_ISLNK(st.st_mode):
         # The root itself is the operator's choice; follow it once, but only here.
         st = os.stat(root)
     if not stat.S_ISDIR(st.st_mode):
         raise RootError(f"{root}: not a directory")
     try:
-        top = set(os.listdir(root))
+        os.listdir(root)
     except PermissionError as e:
         raise RootError(
             f"{root}: permission denied; run as root (sudo docker-inspector …) "
@@ -82,6 +95,9 @@ def open_root(path: str) -> RootInfo:
     except OSError as e:
         raise RootError(f"{root}: {e.strerror}") from e
 
+
+def _describe(root: str) -> RootInfo:
+    top = set(fs.list_dir(root))
     image_dir = os.path.join(root, "image")
     image_drivers: set[str] = set()
     notes: list[str] = []
@@ -109,7 +125,8 @@ def open_root(path: str) -> RootInfo:
     # A layerdb without driver dir still tells us the driver (e.g. all images removed).
     with_meta = [d for d in KNOWN_DRIVERS if d in image_drivers]
     containerd_signs = []
-    if os.path.isdir(os.path.join(root, "rootfs")):
+    rootfs = _lstat(os.path.join(root, "rootfs"))
+    if rootfs is not None and stat.S_ISDIR(rootfs.st_mode):
         containerd_signs.append("rootfs/")
     bk = os.path.join(root, "buildkit")
     try:
@@ -117,7 +134,7 @@ def open_root(path: str) -> RootInfo:
             containerd_signs.append("buildkit/containerd-*")
     except ReaderError:
         pass
-    if os.path.exists(os.path.join(root, "image", "identity-cache.db")):
+    if _lstat(os.path.join(root, "image", "identity-cache.db")) is not None:
         containerd_signs.append("image/identity-cache.db")
     ctr_drivers = _container_drivers(root)
     if ctr_drivers & set(SNAPSHOTTER_DRIVERS):

@@ -25,6 +25,7 @@ first dir (in plan order) that holds them. Memory stays O(dirs measured + hard-l
 
 import contextlib
 import dataclasses
+import errno
 import gc
 import os
 import pickle
@@ -41,6 +42,7 @@ from inspector import sizecache
 from inspector.errors import ReaderError
 from inspector.model import DiffWalk, Inventory, Skipped, Usage
 from inspector.readers import fs
+from inspector.readers.dirfd import MAX_OPEN_DIRS, DirNode, DirWalk, Swapped
 from inspector.sizecache import Link, SizeCache
 
 Progress = Callable[[str, int, int], None]
@@ -89,6 +91,8 @@ class Job(NamedTuple):
     """Takes part in once-per-filesystem hard-link counting (False for nested trees)."""
     layer: str | None = None
     """Cache-id when this is a committed image layer's dir (immutable, cacheable)."""
+    mounts: frozenset[str] = frozenset()
+    """Mount points inside the root (never entered; one set shared by every job)."""
 
 
 class ScanStats(NamedTuple):
@@ -115,19 +119,42 @@ class ScanResult(NamedTuple):
 
 # --------------------------------------------------------------------------- the walker
 
+#: Docker's walk lstats every entry by its full path, which fails past the kernel's PATH_MAX
+#: (4096 bytes with the NUL): `docker system df` then shows -1. The walker goes by directory
+#: descriptors and could go deeper; it reports the same point as unreadable instead, so that
+#: a size is either Docker's or unknown, never a third number.
+PATH_MAX = 4096
 
-def walk_tree(path: str, sub: str | None = None, skip: frozenset[str] = frozenset()) -> TreeWalk:
+
+def _top_error(path: str, e: Exception) -> TreeWalk:
+    reason = str(e).removeprefix(f"{path}: ") if isinstance(e, ReaderError) else None
+    if reason is None:
+        assert isinstance(e, OSError)
+        reason = e.strerror or str(e)
+    return TreeWalk(unreadable=(Skipped(path, reason),))
+
+
+def walk_tree(
+    path: str,
+    sub: str | None = None,
+    skip: frozenset[str] = frozenset(),
+    mounts: frozenset[str] = frozenset(),
+) -> TreeWalk:
     """Measure the tree at `path` (see :class:`TreeWalk`); a missing path measures as zero.
 
     Same rules as the reference walker in tests/refwalk.py, plus the tar payload and hard links
-    leaving the tree. `path` itself is lstat'ed: a symlink is counted, never followed.
+    leaving the tree. `path` is reached beneath the data root (no symlink on the way is
+    followed) and itself lstat'ed: a symlink is counted, never followed. Below it, every dir is
+    opened relative to its parent's descriptor (see ``DirWalk.reach`` in
+    inspector.readers.dirfd); `mounts` (absolute paths of mount points) and anything on
+    another device are not entered.
     """
     try:
-        top = os.lstat(path)
+        top = fs.lstat(path)
     except FileNotFoundError:
         return TreeWalk()
-    except OSError as e:
-        return TreeWalk(unreadable=(Skipped(path, e.strerror or str(e)),))
+    except (OSError, ReaderError) as e:
+        return _top_error(path, e)
     blocks = top.st_blocks * 512
     if not stat.S_ISDIR(top.st_mode):
         counted = sub is None and top.st_size > 0
@@ -136,7 +163,22 @@ def walk_tree(path: str, sub: str | None = None, skip: frozenset[str] = frozense
         if top.st_nlink > 1:
             return TreeWalk(app, pay, 0, 1, (), ((top.st_dev, top.st_ino, blocks),))
         return TreeWalk(app, pay, blocks, 1)
+    if path in mounts:
+        return TreeWalk(files=1)  # a mount point: another filesystem's bytes
     dev = top.st_dev
+    try:
+        top_fd = fs.open_dir(path)
+    except FileNotFoundError:
+        return TreeWalk()
+    except (OSError, ReaderError) as e:
+        return _top_error(path, e)
+    w = DirWalk(dev)
+    first = DirNode(None, "", path, top.st_ino, sub is None, True)
+    w.hold(first, top_fd)
+    st_top = os.fstat(top_fd)
+    if st_top.st_ino != top.st_ino or st_top.st_dev != dev:
+        w.close(first)
+        return TreeWalk()  # replaced or mounted over since its lstat: as if it had vanished
     apparent = payload = 0
     disk = blocks
     files = 1
@@ -146,30 +188,46 @@ def walk_tree(path: str, sub: str | None = None, skip: frozenset[str] = frozense
     unreadable: list[Skipped] = []
     s_isdir, s_isreg = stat.S_ISDIR, stat.S_ISREG
     lstat_at = os.stat
-    # (dir path, counts for apparent, is the top dir)
-    stack: list[tuple[str, bool, bool]] = [(path, sub is None, True)]
-    while stack:
-        current, counts, is_top = stack.pop()
-        try:
-            fd = os.open(current, _DIR_FLAGS)
-        except (FileNotFoundError, NotADirectoryError):
-            continue  # vanished (or swapped) under a live daemon: Docker ignores it too
-        except OSError as e:
-            # ELOOP: a dir replaced by a symlink after its lstat; never followed.
-            unreadable.append(Skipped(current, e.strerror or str(e)))
-            continue
-        try:
-            if os.fstat(fd).st_dev != dev:
-                continue  # became a mount point after its lstat
+    stack: list[DirNode] = [first]
+    try:
+        while stack:
+            node = stack.pop()
+            current = node.path
+            try:
+                fd = w.reach(node)
+            except (FileNotFoundError, NotADirectoryError):
+                w.done_with_parent(node)
+                continue  # vanished under a live daemon: Docker ignores it too
+            except Swapped:
+                # Replaced by another dir, or mounted over (a container starting): not ours to
+                # enter, and like a vanished entry not worth a finding (Docker skips it too).
+                w.done_with_parent(node)
+                continue
+            except OSError as e:
+                # ELOOP: a dir replaced by a symlink after its listing; never followed.
+                w.done_with_parent(node)
+                unreadable.append(Skipped(current, e.strerror or str(e)))
+                continue
+            assert fd is not None
+            w.done_with_parent(node)
             try:
                 names = os.listdir(fd)
             except OSError as e:
                 unreadable.append(Skipped(current, e.strerror or str(e)))
+                w.close(node)
                 continue
             prefix = current + "/"
+            # Bytes left for a name (a char is 1 to 4 bytes): most names need no encoding.
+            room = PATH_MAX - 1 - len(os.fsencode(prefix))
+            counts, is_top = node.counts, node.is_top
             for name in names:
                 if is_top and name in skip:
                     continue
+                n = len(name)
+                if n > room or (4 * n > room and len(os.fsencode(name)) > room):
+                    # Docker's lstat of this path fails: so does its whole size.
+                    unreadable.append(Skipped(current, os.strerror(errno.ENAMETOOLONG)))
+                    break
                 try:
                     st = lstat_at(name, dir_fd=fd, follow_symlinks=False)
                 except FileNotFoundError:
@@ -183,7 +241,12 @@ def walk_tree(path: str, sub: str | None = None, skip: frozenset[str] = frozense
                 mode = st.st_mode
                 if s_isdir(mode):
                     disk += st.st_blocks * 512
-                    stack.append((prefix + name, counts or (is_top and name == sub), False))
+                    child_path = prefix + name
+                    if child_path in mounts:
+                        continue  # a bind mount from the same filesystem: not ours to count
+                    child_counts = counts or (is_top and name == sub)
+                    stack.append(DirNode(node, name, child_path, st.st_ino, child_counts, False))
+                    node.pending += 1
                     continue
                 size = st.st_size
                 if st.st_nlink > 1:
@@ -204,8 +267,10 @@ def walk_tree(path: str, sub: str | None = None, skip: frozenset[str] = frozense
                     apparent += size
                     if s_isreg(mode):
                         payload += size
-        finally:
-            os.close(fd)
+            if node.pending == 0 or w.open > MAX_OPEN_DIRS:
+                w.close(node)  # reopened through `reach` if a child still needs it
+    finally:
+        w.close_all()
     leaving: list[Link] = []
     for (ldev, ino), (nbytes, left) in links.items():
         if left <= 0:
@@ -278,7 +343,8 @@ def plan(inv: Inventory) -> list[Job]:
             jobs.append(Job(path, None, frozenset({"dir"})))
         else:
             jobs.append(Job(path))
-    return jobs
+    mounts = frozenset(m.path for m in inv.mounts)
+    return [j._replace(mounts=mounts) for j in jobs] if mounts else jobs
 
 
 # --------------------------------------------------------------------------- running
@@ -289,7 +355,7 @@ Task = tuple[int, Job]
 
 def _run_batch(batch: Sequence[Task]) -> list[tuple[int, TreeWalk]]:
     """Worker entry point: walk each job of a batch."""
-    return [(i, walk_tree(job.path, job.sub, job.skip)) for i, job in batch]
+    return [(i, walk_tree(job.path, job.sub, job.skip, job.mounts)) for i, job in batch]
 
 
 def _batches(tasks: list[tuple[int, Job, int]], workers: int) -> list[list[Task]]:
@@ -474,7 +540,20 @@ def scan(
 
     `cache`: True for the user's cache dir (CacheRefused if it is inside the root), False for
     none (``--no-cache``: nothing read, nothing written), or a SizeCache to use.
+    Every tree is reached beneath the root (see inspector.readers.fs.anchored).
     """
+    with fs.anchored(inv.root.path):
+        return _scan(inv, progress, full, cache, workers, executor)
+
+
+def _scan(
+    inv: Inventory,
+    progress: Progress | None,
+    full: bool,
+    cache: bool | SizeCache,
+    workers: int | None,
+    executor: Executor,
+) -> ScanResult:
     started = time.perf_counter()
     sc = _open_cache(inv.root.path, cache)
     jobs = plan(inv)
@@ -589,7 +668,10 @@ def _vfs_container_sizes(inv: Inventory) -> dict[str, int]:
             continue
         new = os.path.join(inv.driver_home, m.mount_id)
         old = os.path.join(inv.driver_home, m.init_id) if m.init_id else None
-        st = fs.lstat_or_none(new)
+        try:
+            st = fs.lstat_or_none(new)
+        except ReaderError:
+            continue
         if st is None or not stat.S_ISDIR(st.st_mode):
             continue
         out[cid] = changes_size(new, old)

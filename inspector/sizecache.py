@@ -15,11 +15,14 @@ says) or ``~/.cache/docker-inspector/``; one JSON file per data root, named by a
 root's absolute path. The cache is NEVER kept inside the data root: :func:`cache_dir` refuses
 such a location (the tool writes nothing under the root).
 
-Safety: the file is written to a temp file in the same dir and moved into place with
-``os.replace``, after merging what a concurrent run may have saved meanwhile, so a reader
-always sees a complete file. A file that is unreadable, too large, not JSON or of another
-version is ignored (treated as empty), never an error. Entries beyond a cap are dropped,
-least recently used first, and so are cache files of roots not inspected for a long time.
+Safety: the file is written through :mod:`inspector.outputs`: the cache dir is created and
+opened without following a symlink below its deepest existing ancestor, checked against the
+root at write time (:class:`CacheRefused` if it has come to lie inside it), and the file is a
+fresh O_EXCL temp file in it renamed into place, after merging what a concurrent run may have
+saved meanwhile, so a reader always sees a complete file. A file that is unreadable, too
+large, not JSON or of another version is ignored (treated as empty), never an error. Entries
+beyond a cap are dropped, least recently used first, and so are cache files of roots not
+inspected for a long time.
 """
 
 import contextlib
@@ -31,8 +34,10 @@ import time
 from collections.abc import Iterable, Mapping
 from typing import NamedTuple
 
-from inspector.errors import UsageError
+from inspector import outputs
+from inspector.errors import ReaderError
 from inspector.paths import inside as _inside
+from inspector.readers import fs
 
 #: Bumped whenever the meaning of a stored number changes; other versions are ignored.
 FORMAT_VERSION = 1
@@ -57,8 +62,15 @@ Link = tuple[int, int, int]
 """(st_dev, st_ino, allocated bytes) of a multi-link inode whose links leave the dir."""
 
 
-class CacheRefused(UsageError):
+class CacheRefused(outputs.OutputRefused):
     """The cache location is inside the data root: the tool never writes there."""
+
+
+_LABEL = "the size cache dir"
+_HINT = (
+    "; docker-inspector never writes there. Set XDG_CACHE_HOME to a directory outside the "
+    "root, or use --no-cache."
+)
 
 
 class Entry(NamedTuple):
@@ -94,8 +106,8 @@ def identity(
             out += [0, 0, 0, 0]
             continue
         try:
-            st = os.lstat(path)
-        except OSError:
+            st = fs.lstat(path)  # beneath the root: a symlink on the way is not followed
+        except (OSError, ReaderError):
             return None
         if not stat.S_ISDIR(st.st_mode):
             return None
@@ -124,10 +136,7 @@ def cache_dir(root: str, env: Mapping[str, str] | None = None) -> str | None:
         base = os.path.join(home, ".cache")
     path = os.path.join(base, APP_DIR)
     if _inside(path, root):
-        raise CacheRefused(
-            f"the size cache dir {path} is inside the data root {root}; docker-inspector never "
-            "writes there. Set XDG_CACHE_HOME to a directory outside the root, or use --no-cache."
-        )
+        raise CacheRefused(f"{_LABEL} {path} is inside the data root {root}{_HINT}")
     return path
 
 
@@ -183,10 +192,10 @@ class _Loaded(NamedTuple):
 _EMPTY = _Loaded({}, {}, None)
 
 
-def _load(path: str, root: str) -> _Loaded:
+def _load(path: str, root: str, dir_fd: int | None = None) -> _Loaded:
     """Entries of a cache file; empty for a missing, unreadable, oversized or corrupt file."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0))
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dir_fd)
     except OSError:
         return _EMPTY
     try:
@@ -222,9 +231,9 @@ def _load(path: str, root: str) -> _Loaded:
     return _Loaded(out, hints, signature)
 
 
-def _signature(path: str) -> Signature | None:
+def _signature(path: str, dir_fd: int | None = None) -> Signature | None:
     try:
-        st = os.lstat(path)
+        st = os.stat(path, dir_fd=dir_fd, follow_symlinks=False)
     except OSError:
         return None
     return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
@@ -292,9 +301,10 @@ class SizeCache:
     def save(self, present: Iterable[str] | None = None) -> bool:
         """Write the cache atomically if anything changed; False when nothing was written.
 
-        Never raises OSError. `present` names the storage dirs that exist now: entries of
-        other names are dropped (their dirs are gone, and IDs are random, so they would never
-        hit again).
+        Never raises OSError; raises CacheRefused when the cache dir has come to lie inside
+        the root since :func:`cache_dir` checked it. `present` names the storage dirs that
+        exist now: entries of other names are dropped (their dirs are gone, and IDs are
+        random, so they would never hit again).
         """
         if self.directory is None or self.path is None:
             return False
@@ -304,17 +314,28 @@ class SizeCache:
         if not self._dirty:
             return False
         try:
-            os.makedirs(self.directory, mode=0o700, exist_ok=True)
+            dir_fd = outputs.make_dirs(
+                self.directory, [self.root], label=_LABEL, hint=_HINT, refused=CacheRefused
+            )
         except OSError:
             return False
+        try:
+            return self._save_at(dir_fd, keep)
+        finally:
+            os.close(dir_fd)
+
+    def _save_at(self, dir_fd: int, keep: set[str] | None) -> bool:
+        """:meth:`save` in the checked cache dir open as `dir_fd`."""
+        assert self.directory is not None
+        name = file_name(self.root)
         merged = dict(self.entries)
-        if _signature(self.path) != self._signature:
+        if _signature(name, dir_fd) != self._signature:
             # Another run saved since we loaded: keep its newer entries (ours win on a tie).
-            other = _load(self.path, self.root).entries
-            for name, e in other.items():
-                mine = merged.get(name)
-                if mine is None or (name not in self._mine and e.used > mine.used):
-                    merged[name] = e
+            other = _load(name, self.root, dir_fd).entries
+            for n, e in other.items():
+                mine = merged.get(n)
+                if mine is None or (n not in self._mine and e.used > mine.used):
+                    merged[n] = e
         if keep is not None:
             merged = {n: e for n, e in merged.items() if n in keep}
         if len(merged) > MAX_ENTRIES:
@@ -327,49 +348,56 @@ class SizeCache:
             "entries": {n: _entry_to_json(e) for n, e in sorted(merged.items())},
         }
         data = json.dumps(doc, separators=(",", ":")).encode()
-        import tempfile  # only runs that write pay for it
-
         try:
-            fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=self.directory)
+            # ".tmp-…": the prefix _tidy() recognises as a killed run's leftover.
+            outputs.write_at(
+                dir_fd,
+                name,
+                data,
+                [self.root],
+                label=_LABEL,
+                shown=self.directory,
+                mode=outputs.PRIVATE_MODE,
+                hint=_HINT,
+                refused=CacheRefused,
+                tmp_prefix=".tmp-",
+                tmp_suffix=".json",
+            )
         except OSError:
-            return False
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(data)
-            os.replace(tmp, self.path)
-        except OSError:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
             return False
         self.entries = merged
-        self._signature = _signature(self.path)
+        self._signature = _signature(name, dir_fd)
         self._dirty = False
-        self._tidy()
+        self._tidy(dir_fd)
         return True
 
-    def _tidy(self) -> None:
-        """Drop the oldest root files beyond MAX_ROOT_FILES and temp files of killed runs."""
-        assert self.directory is not None
+    def _tidy(self, dir_fd: int) -> None:
+        """Drop the oldest root files beyond MAX_ROOT_FILES and temp files of killed runs.
+
+        Relative to the checked cache dir's descriptor, so that nothing is ever removed
+        elsewhere through a dir swapped meanwhile.
+        """
         try:
-            with os.scandir(self.directory) as it:
+            with os.scandir(dir_fd) as it:
                 found = [(e.name, e.stat(follow_symlinks=False)) for e in it]
         except OSError:
             return
         now = time.time()
+        mine = file_name(self.root)
         roots: list[tuple[float, str]] = []
         for name, st in found:
             if not stat.S_ISREG(st.st_mode):
                 continue
             if name.startswith(".tmp-") and now - st.st_mtime > STALE_TEMP_SECONDS:
                 with contextlib.suppress(OSError):
-                    os.unlink(os.path.join(self.directory, name))
+                    os.unlink(name, dir_fd=dir_fd)
             elif name.startswith("sizes-") and name.endswith(".json"):
                 roots.append((st.st_mtime, name))
         roots.sort(reverse=True)
         for _, name in roots[MAX_ROOT_FILES:]:
-            if os.path.join(self.directory, name) != self.path:
+            if name != mine:
                 with contextlib.suppress(OSError):
-                    os.unlink(os.path.join(self.directory, name))
+                    os.unlink(name, dir_fd=dir_fd)
 
 
 def disabled(root: str) -> SizeCache:

@@ -7,10 +7,14 @@ files are built by the tiny writer below so each structure and each corruption i
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
+import json
+import mmap
 import os
 import struct
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -609,3 +613,524 @@ def test_fuzz_volume_entries(entries: dict[bytes, bytes]) -> None:
     assert len(vols) + len(skipped) == sum(1 for v in entries.values() if v)
     for meta in vols.values():
         assert all(isinstance(v, str) for v in (*meta.labels.values(), *meta.options.values()))
+
+
+# --- bounded memory: pread path, oversized values, limits (issue 17, finding 6) ---------------
+
+
+def tree_entries(node: dict[bytes, object]) -> list[tuple[int, bytes, bytes]]:
+    """(flags, key, value) of a bucket without sub-buckets: what an inline bucket holds."""
+    return [(0, k, v) for k, v in sorted(node.items()) if isinstance(v, bytes)]
+
+
+def is_inline(node: dict[bytes, object], page_size: int = PS) -> bool:
+    """Whether tree_db stores this sub-bucket inline (bbolt's rule: no sub-buckets, small)."""
+    if not all(isinstance(v, bytes) for v in node.values()):
+        return False
+    return len(inline_bucket(tree_entries(node))) <= page_size // 4
+
+
+def tree_db(tree: dict[bytes, object], per_leaf: int = 8, page_size: int = PS) -> bytes:
+    """A whole file for a nested dict (bytes values, dict sub-buckets).
+
+    Buckets are written children first; a bucket of more than ``per_leaf`` entries gets a
+    branch page over several leaves, a big value an overflowing leaf, a small bucket without
+    sub-buckets goes inline.
+    """
+    pages: dict[int, bytes] = {}
+    next_pid = 3
+
+    def put(make: Callable[[int, int], bytes]) -> int:
+        nonlocal next_pid
+        pid = next_pid
+        overflow = (len(make(pid, 0)) - 1) // page_size
+        pages[pid] = make(pid, overflow)
+        next_pid += 1 + overflow
+        return pid
+
+    roots: dict[int, int] = {}
+    stack: list[tuple[dict[bytes, object], bool]] = [(tree, False)]
+    while stack:
+        node, ready = stack.pop()
+        if not ready:
+            stack.append((node, True))
+            for v in node.values():
+                if isinstance(v, dict) and not is_inline(v, page_size):
+                    stack.append((v, False))
+            continue
+        entries: list[tuple[int, bytes, bytes]] = []
+        for k in sorted(node):
+            v = node[k]
+            if isinstance(v, bytes):
+                entries.append((0, k, v))
+            else:
+                assert isinstance(v, dict)
+                if is_inline(v, page_size):
+                    entries.append((1, k, inline_bucket(tree_entries(v))))
+                else:
+                    entries.append((1, k, page_bucket(roots[id(v)])))
+        chunks = [entries[i : i + per_leaf] for i in range(0, len(entries), per_leaf)] or [[]]
+        leaves = [put(lambda pid, ov, c=c: leaf_body(c, pid, ov)) for c in chunks]
+        if len(leaves) == 1:
+            roots[id(node)] = leaves[0]
+        else:
+            seps = [(c[0][1], pid) for c, pid in zip(chunks, leaves, strict=True)]
+            roots[id(node)] = put(lambda pid, _ov, seps=seps: branch_body(seps, pid))
+    return build_db(pages, root=roots[id(tree)], page_size=page_size)
+
+
+def expected_bucket(tree: dict[bytes, object], max_value: int, page_size: int = PS) -> BoltBucket:
+    """What a parse with ``max_value`` must give for ``tree_db(tree)``."""
+    out = BoltBucket()
+    stack: list[tuple[dict[bytes, object], BoltBucket]] = [(tree, out)]
+    while stack:
+        node, bucket = stack.pop()
+        for k in sorted(node):
+            v = node[k]
+            if isinstance(v, bytes):
+                if len(v) > max_value:
+                    bucket.oversized[k] = len(v)
+                else:
+                    bucket._items[k] = v
+                continue
+            assert isinstance(v, dict)
+            size = len(inline_bucket(tree_entries(v)))
+            if is_inline(v, page_size) and size > max_value:
+                bucket.oversized[k] = size
+                continue
+            child = BoltBucket()
+            bucket._items[k] = child
+            stack.append((v, child))
+    return out
+
+
+@contextlib.contextmanager
+def file_source(data: bytes) -> Iterator[bbolt_mod._Source]:
+    """The pread source over an in-memory file (memfd) holding ``data``."""
+    fd = os.memfd_create("bolt-test")
+    src = bbolt_mod._FileSource(fd, len(data), "memfd:bolt-test")
+    try:
+        with open(fd, "wb", closefd=False) as f:
+            f.write(data)
+        yield src
+    finally:
+        src.close()
+
+
+def outcome(parse: Callable[[], BoltBucket]) -> tuple[str, object]:
+    try:
+        return "ok", parse()
+    except BoltError as e:
+        return "error", str(e)
+
+
+def both_paths(
+    data: bytes, max_value: int = bbolt_mod.MAX_VALUE, page_buffer: int = bbolt_mod._PAGE_BUFFER
+) -> tuple[tuple[str, object], tuple[str, object]]:
+    """(whole-image parse, pread parse) of the same bytes, each a result or an error message."""
+    whole = outcome(lambda: parse_bolt(data, max_value=max_value))
+    with file_source(data) as src:
+        pread = outcome(lambda: bbolt_mod._parse(src, max_value=max_value, page_buffer=page_buffer))
+    return whole, pread
+
+
+class PreadCounter:
+    """Spy on os.pread: bytes actually read."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.bytes = 0
+        self.calls = 0
+        real_pread = os.pread
+
+        def spy(fd: int, n: int, offset: int) -> bytes:
+            data = real_pread(fd, n, offset)
+            self.bytes += len(data)
+            self.calls += 1
+            return data
+
+        monkeypatch.setattr(os, "pread", spy)
+
+
+def write_sparse_db(path: Path, pages: dict[int, bytes], npages: int) -> None:
+    """Metas + freelist + ``pages`` at their offsets; the rest of npages pages left as a hole."""
+    with open(path, "wb") as f:
+        f.write(meta_page(0, PS, 3, npages, 1).ljust(PS, b"\0"))
+        f.write(meta_page(1, PS, 3, npages, 2).ljust(PS, b"\0"))
+        f.write(struct.pack("<QHHI", 2, 0x10, 0, 0))
+        for pid, body in pages.items():
+            f.seek(pid * PS)
+            f.write(body)
+        f.truncate(npages * PS)
+
+
+def test_oversized_values_are_recorded_not_kept() -> None:
+    tree: dict[bytes, object] = {
+        b"big": b"B" * 5000,
+        b"edge": b"E" * 100,
+        b"inl": {b"x": b"y" * 200},  # inline: 16 + 16 + 16 + 1 + 200 bytes
+        b"sub": {b"deep": {b"v": b"z" * 2000}, b"small": b"s"},  # both stored as pages
+        b"tiny": b"t",
+    }
+    root = parse_bolt(tree_db(tree), max_value=100)
+    assert root.oversized == {b"big": 5000, b"inl": 249}
+    assert b"big" not in root and root.value(b"big") is None and root.get(b"inl") is None
+    assert root.values() == {b"edge": b"E" * 100, b"tiny": b"t"}
+    sub = root.bucket(b"sub")
+    assert sub is not None and sub.oversized == {}
+    deep = sub.bucket(b"deep")
+    assert deep is not None and deep.oversized == {b"v": 2000} and len(deep) == 0
+    assert root == expected_bucket(tree, 100)
+    # Whatever is left out, the rest is what a parse without the cap gives.
+    full = parse_bolt(tree_db(tree))
+    assert full.to_dict() == tree and full.oversized == {}
+    assert full != root
+    assert "oversized" in repr(root)
+
+
+def test_oversized_value_is_never_read(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    # A 1 GiB value in a sparse file: reading it (or the file) would show in the pread count.
+    huge = 1 << 30
+    n = 2
+    elems = struct.pack("<IIII", 0, 2 * 16, 1, 5)  # "a" -> "small"
+    elems += struct.pack("<IIII", 0, 16 + 6, 3, huge)  # "big" -> 1 GiB, never written
+    head = struct.pack("<QHHI", 3, 0x02, n, 0) + elems + b"asmall" + b"big"
+    overflow = (len(head) + huge - 1) // PS
+    head = head[:12] + struct.pack("<I", overflow) + head[16:]
+    target = tmp_path / "sparse.db"
+    write_sparse_db(target, {3: head}, 3 + 1 + overflow)
+    assert target.stat().st_size > huge and target.stat().st_blocks * 512 < 1 << 20
+    counter = PreadCounter(monkeypatch)
+    maps: list[object] = []
+    monkeypatch.setattr(mmap, "mmap", lambda *a, **k: maps.append(a))
+    root = load_bolt(str(target), cap=2 << 30, max_value=1 << 20)
+    assert root.to_dict() == {b"a": b"small"}
+    assert root.oversized == {b"big": huge}
+    assert 0 < counter.bytes < 64 * 1024 and not maps
+
+
+def test_huge_leaf_page_with_overflow(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    values = {
+        b"a": b"x" * 10,
+        b"b": bytes(range(256)) * 8192,  # 2 MiB
+        b"c": b"",
+        b"d": b"d" * 3_000_000,
+        b"e": b"e" * 100,
+    }
+    data = tree_db(values)
+    # One leaf page spanning ~5 MiB: over the page buffer, so the pread path reads it piecewise.
+    _pid, flags, count, overflow = struct.unpack_from("<QHHI", data, 3 * PS)
+    assert flags == 0x02 and count == 5 and (1 + overflow) * PS > 4 * bbolt_mod._PAGE_BUFFER
+    target = tmp_path / "huge-leaf.db"
+    target.write_bytes(data)
+    assert parse_bolt(data).to_dict() == values
+    capped = parse_bolt(data, max_value=1 << 20)
+    assert capped.oversized == {b"b": 2 << 20, b"d": 3_000_000}
+    assert capped.values() == {b"a": b"x" * 10, b"c": b"", b"e": b"e" * 100}
+
+    counter = PreadCounter(monkeypatch)
+    assert load_bolt(str(target), max_value=1 << 20, whole_file_limit=0) == capped
+    assert counter.bytes < 64 * 1024  # metas, headers, elements, keys, the small values
+    counter.bytes = 0
+    assert load_bolt(str(target), whole_file_limit=0).to_dict() == values
+    assert counter.bytes < len(data)
+
+
+@pytest.mark.parametrize("max_value", [bbolt_mod.MAX_VALUE, 64])
+@pytest.mark.parametrize("name", REAL_FILES)
+def test_pread_path_equals_whole_file_real(name: str, max_value: int) -> None:
+    data = real(name)
+    whole = parse_bolt(data, max_value=max_value)
+    assert load_bolt(str(DATA / name), max_value=max_value) == whole
+    assert load_bolt(str(DATA / name), max_value=max_value, whole_file_limit=0) == whole
+    for page_buffer in (0, PS, bbolt_mod._PAGE_BUFFER):
+        assert both_paths(data, max_value, page_buffer) == (("ok", whole), ("ok", whole))
+    if name == "volumes-many.db" and max_value == 64:
+        vols = whole.bucket(b"volumes")
+        assert vols is not None and vols.oversized[b"bigvol"] > PS
+
+
+@pytest.mark.parametrize("name", REAL_FILES)
+def test_pread_path_truncation_and_flips_match(name: str) -> None:
+    data = real(name)
+    hwm = _hwm(data)
+    for cut in sorted({*range(0, len(data), 1021), hwm - 1, hwm}):
+        whole, pread = both_paths(data[:cut], page_buffer=0)
+        assert whole == pread
+    for off in range(0, hwm, 97):
+        mutated = bytearray(data)
+        mutated[off] ^= 0x5A
+        whole, pread = both_paths(bytes(mutated), max_value=200, page_buffer=0)
+        assert whole == pread
+
+
+def test_pread_path_never_writes_locks_or_maps(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    seen: list[int] = []
+    real_open = os.open
+
+    def spy_open(path: str, flags: int, *args: int) -> int:
+        seen.append(flags)
+        return real_open(path, flags, *args)
+
+    def forbidden(*_a: object, **_k: object) -> None:
+        raise AssertionError("must never lock or map")
+
+    target = tmp_path / "m.db"
+    target.write_bytes(real("metadata_v2.db"))
+    before = target.stat()
+    monkeypatch.setattr(os, "open", spy_open)
+    monkeypatch.setattr(fcntl, "flock", forbidden)
+    monkeypatch.setattr(fcntl, "lockf", forbidden)
+    monkeypatch.setattr(mmap, "mmap", forbidden)
+    counter = PreadCounter(monkeypatch)
+    fds_before = set(os.listdir("/proc/self/fd"))
+    assert load_bolt(str(target), whole_file_limit=0) == parse_bolt(real("metadata_v2.db"))
+    assert counter.calls > 0
+    assert seen and all(f & (os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC) == 0 for f in seen)
+    assert all(f & os.O_NOFOLLOW and f & os.O_NONBLOCK for f in seen)
+    assert set(os.listdir("/proc/self/fd")) <= fds_before  # the descriptor was closed
+    after = target.stat()
+    assert (after.st_mtime_ns, after.st_size) == (before.st_mtime_ns, before.st_size)
+
+
+def test_pread_path_file_errors(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError):
+        load_bolt(str(tmp_path / "missing.db"), whole_file_limit=0)
+    target = tmp_path / "real.db"
+    target.write_bytes(real("volumes-many.db"))
+    link = tmp_path / "link.db"
+    link.symlink_to(target)
+    with pytest.raises(BoltError, match="symlink"):
+        load_bolt(str(link), whole_file_limit=0)
+    with pytest.raises(BoltError, match=r"over the 1000-byte cap"):
+        load_bolt(str(target), cap=1000, whole_file_limit=0)
+    with pytest.raises(BoltError, match="not a regular file"):
+        load_bolt(str(tmp_path), whole_file_limit=0)
+    os.mkfifo(tmp_path / "fifo.db")
+    with pytest.raises(BoltError, match="not a regular file"):
+        load_bolt(str(tmp_path / "fifo.db"), whole_file_limit=0)
+    # Above the whole-file limit but under the cap: the pread path, not an error.
+    assert load_bolt(str(target), whole_file_limit=1000) == parse_bolt(real("volumes-many.db"))
+
+
+def test_pread_path_file_shrinking_under_us(tmp_path: Path) -> None:
+    data = real("volumes-many.db")
+    target = tmp_path / "shrinks.db"
+    target.write_bytes(data)
+    fd = os.open(target, os.O_RDONLY)
+    src = bbolt_mod._FileSource(fd, len(data), str(target))
+    try:
+        os.truncate(target, 3 * PS)  # after the "fstat": the source still believes the old size
+        with pytest.raises(BoltError, match="shrank while being read"):
+            bbolt_mod._parse(src)
+    finally:
+        src.close()
+
+
+def test_pread_read_error_is_bolt_error_naming_the_file(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    target = tmp_path / "eio.db"
+    target.write_bytes(real("volumes-many.db"))
+    calls: list[int] = []
+
+    def eio(fd: int, n: int, offset: int) -> bytes:
+        calls.append(offset)
+        raise OSError(errno.EIO, "Input/output error")
+
+    monkeypatch.setattr(os, "pread", eio)
+    with pytest.raises(BoltError, match=r"eio\.db: Input/output error$"):
+        load_bolt(str(target), whole_file_limit=0)
+    assert len(calls) == 1  # an I/O error is not retried
+
+
+def test_overlapping_elements_hit_the_kept_bytes_budget() -> None:
+    # 100 elements whose 1-byte keys are consecutive bytes and whose values all run over the
+    # same 2,000 bytes: a one-page file that would otherwise materialise 200 KB.
+    n = 100
+    base = 16 + n * 16
+    elems = b"".join(struct.pack("<IIII", 0, base + i - (16 + i * 16), 1, 2000) for i in range(n))
+    body = struct.pack("<QHHI", 3, 0x02, n, 0) + elems + bytes(range(1, n + 1))
+    body = body.ljust(base + n + 2000, b"v")
+    assert len(body) <= PS
+    db = build_db({3: body})
+    message = (
+        "root bucket, page 3: keys and values add up to more than twice the file's 16384 bytes"
+    )
+    with pytest.raises(BoltError, match=message):
+        parse_bolt(db)
+    whole, pread = both_paths(db, page_buffer=0)
+    assert whole == pread == ("error", message + ": elements overlap")
+    # Under the value cap the values are not kept, so the same page is fine.
+    assert parse_bolt(db, max_value=100).oversized == {bytes([i + 1]): 2000 for i in range(n)}
+
+
+def test_key_over_bbolt_maximum_is_corruption() -> None:
+    key = b"k" * (bbolt_mod.MAX_KEY + 1)
+    db = tree_db({key: b"v"})
+    with pytest.raises(BoltError, match="over bbolt's 32768-byte maximum"):
+        parse_bolt(db)
+    assert parse_bolt(tree_db({key[:-1]: b"v"})).keys() == [key[:-1]]
+
+
+def test_page_inside_a_long_overflow_is_caught() -> None:
+    # A leaf with ~2,400 overflow pages, then a page starting inside them: still caught.
+    big = b"x" * (10 << 20)
+    body = leaf_body([(0, b"a", big)], 4, overflow=(len(big) + 64) // PS)
+    npages_leaf = 1 + (len(big) + 64) // PS
+    inside = 4 + npages_leaf // 2
+    pages = {
+        3: branch_body([(b"a", 4), (b"b", inside)], 3),
+        4: body,
+        inside: leaf_body([(0, b"b", b"")], inside),
+    }
+    db = bytearray(build_db(pages))
+    # The inner page's header was overwritten by the big value: put it back over the value.
+    db[inside * PS : inside * PS + 16 + 16 + 1] = leaf_body([(0, b"b", b"")], inside)
+    whole, pread = both_paths(bytes(db), max_value=1 << 20, page_buffer=0)
+    assert (
+        whole
+        == pread
+        == ("error", f"root bucket: page {inside} reached twice (cycle or shared page)")
+    )
+
+
+# --- volumes/metadata.db: caps on what is kept -------------------------------------------------
+
+
+def _vol(labels: dict[str, str] | None = None, options: dict[str, str] | None = None) -> bytes:
+    return json.dumps({"Driver": "local", "Labels": labels, "Options": options}).encode()
+
+
+def test_volume_metadata_truncates_labels_and_options() -> None:
+    labels = {f"l{i:04d}": str(i) for i in reversed(range(1000))}
+    options = {f"o{i:03d}": "x" for i in range(257)}
+    long_key, long_value = "k" * 20000, "v" * 20000
+    entries = {
+        b"many": _vol(labels, options),
+        b"long": _vol({long_key: "short", "plain": long_value, "ok": "1"}, {"o": long_value}),
+        b"fine": _vol({f"l{i}": "x" for i in range(256)}, {f"o{i}": "x" for i in range(256)}),
+        b"drv": json.dumps({"Driver": "d" * 20000}).encode(),
+    }
+    vols, skipped = parse_volume_metadata(BoltBucket({b"volumes": BoltBucket(entries)}))
+    assert list(vols) == ["many", "long", "fine", "drv"]
+    many = vols["many"]
+    assert list(many.labels) == [f"l{i:04d}" for i in range(256)]  # the first, in key order
+    assert many.labels["l0255"] == "255" and len(many.options) == 256
+    assert "o256" not in many.options
+    long = vols["long"]
+    assert long.labels == {"k" * 16384: "short", "plain": "v" * 16384, "ok": "1"}
+    assert long.options == {"o": "v" * 16384}
+    assert len(vols["fine"].labels) == len(vols["fine"].options) == 256
+    assert vols["drv"].driver == "d" * 16384
+    assert skipped == []  # cut, not skipped: each volume says what was cut
+    assert many.truncated == (
+        "1,000 labels; only the first 256 are kept",
+        "257 options; only the first 256 are kept",
+    )
+    assert long.truncated == (
+        "2 of the labels had a key or value over 16384 characters: cut to 16384",
+        "1 of the options had a key or value over 16384 characters: cut to 16384",
+    )
+    assert vols["drv"].truncated == ("Driver of 20,000 characters: cut to 16384",)
+    assert vols["fine"].truncated == ()
+
+
+def test_volume_metadata_oversized_value_is_a_skip(tmp_path: Path) -> None:
+    big = _vol({"a": "x" * (2 << 20)})
+    db = tree_db({b"volumes": {b"a-ok": _vol({"k": "v"}), b"big": big, b"zz": _vol()}})
+    root = parse_bolt(db, max_value=1 << 20)
+    vols, skipped = parse_volume_metadata(root, max_value=1 << 20)
+    reason = f"value of {len(big):,} bytes, over the 1,048,576-byte cap: not read"
+    assert list(vols) == ["a-ok", "zz"] and skipped == [("big", reason)]
+    target = tmp_path / "metadata.db"
+    target.write_bytes(db)
+    assert read_volume_metadata(str(target)) == (vols, skipped)
+    # With a cap above the value it is read, and cut like any other long label.
+    vols, skipped = read_volume_metadata(str(target), max_value=4 << 20)
+    assert vols["big"].labels == {"a": "x" * 16384} and skipped == []
+    assert vols["big"].truncated  # said on the volume, not as a skip
+
+
+def test_read_volumes_reports_oversized_metadata_as_skipped(tmp_path: Path) -> None:
+    from inspector.readers.volumes import read_volumes
+
+    vdir = tmp_path / "volumes"
+    for name in ("big", "ok"):
+        (vdir / name / "_data").mkdir(parents=True)
+    big = _vol({"a": "x" * (2 << 20)})
+    db = tree_db({b"volumes": {b"big": big, b"ok": _vol({"team": "infra"})}})
+    (vdir / "metadata.db").write_bytes(db)
+    area = read_volumes(str(vdir))
+    assert area.volumes["ok"].labels == {"team": "infra"}
+    assert area.volumes["big"].has_dir and not area.volumes["big"].in_metadata
+    db_path = str(vdir / "metadata.db")
+    assert [(s.path, s.reason) for s in area.skipped] == [
+        (f"{db_path}:big", f"value of {len(big):,} bytes, over the 1,048,576-byte cap: not read")
+    ]
+
+
+# --- property tests: the pread path and the whole-image path agree -----------------------------
+
+_PREAD_FUZZ = settings(
+    max_examples=400,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    database=None,
+)
+_tree_value = st.one_of(
+    st.binary(max_size=40),
+    st.builds(lambda n, b: bytes([b]) * n, st.integers(0, 3 * PS), st.integers(0, 255)),
+)
+_trees = st.dictionaries(
+    st.binary(max_size=8),
+    st.recursive(
+        _tree_value,
+        lambda kids: st.dictionaries(st.binary(max_size=8), kids, max_size=6),
+        max_leaves=12,
+    ),
+    max_size=8,
+)
+_max_values = st.sampled_from([0, 8, 40, 1000, PS, bbolt_mod.MAX_VALUE])
+_page_buffers = st.sampled_from([0, PS, bbolt_mod._PAGE_BUFFER])
+
+
+@_PREAD_FUZZ
+@given(tree=_trees, per_leaf=st.integers(1, 8), max_value=_max_values, page_buffer=_page_buffers)
+def test_fuzz_tree_round_trip_both_paths(
+    tree: dict[bytes, object], per_leaf: int, max_value: int, page_buffer: int
+) -> None:
+    data = tree_db(tree, per_leaf)
+    assert parse_bolt(data).to_dict() == tree
+    want = expected_bucket(tree, max_value)
+    assert both_paths(data, max_value, page_buffer) == (("ok", want), ("ok", want))
+
+
+@_PREAD_FUZZ
+@given(
+    tree=_trees,
+    edits=st.lists(
+        st.tuples(st.integers(0, 2**20), st.integers(0, 127), st.integers(0, 255)),
+        min_size=1,
+        max_size=6,
+    ),
+    resign=st.booleans(),
+    max_value=_max_values,
+    page_buffer=_page_buffers,
+)
+def test_fuzz_mutated_trees_both_paths_agree(
+    tree: dict[bytes, object],
+    edits: list[tuple[int, int, int]],
+    resign: bool,
+    max_value: int,
+    page_buffer: int,
+) -> None:
+    buf = bytearray(tree_db(tree, 3))
+    for page, off, byte in edits:
+        # Mostly padding otherwise: aim at page headers, elements and the first keys.
+        buf[(page % (len(buf) // PS)) * PS + off] = byte
+    if resign:
+        _fix_checksums(buf)
+    whole, pread = both_paths(bytes(buf), max_value, page_buffer)
+    assert whole == pread

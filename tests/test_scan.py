@@ -98,9 +98,14 @@ def walked(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
     calls: list[str] = []
     real = scan.walk_tree
 
-    def spy(path: str, sub: str | None = None, skip: frozenset[str] = frozenset()) -> scan.TreeWalk:
+    def spy(
+        path: str,
+        sub: str | None = None,
+        skip: frozenset[str] = frozenset(),
+        mounts: frozenset[str] = frozenset(),
+    ) -> scan.TreeWalk:
         calls.append(path)
-        return real(path, sub, skip)
+        return real(path, sub, skip, mounts)
 
     monkeypatch.setattr(scan, "walk_tree", spy)
     yield calls
@@ -185,7 +190,8 @@ def test_an_unlistable_dir_is_reported_not_guessed(
     locked = str(top / "locked")
 
     def fake_open(path: str, flags: int, *a: object, **kw: object) -> int:
-        if path == locked:
+        # The walker opens each dir relative to its parent's descriptor.
+        if path == locked or (path == "locked" and kw.get("dir_fd") is not None):
             raise PermissionError(13, "Permission denied")
         return real_open(path, flags, *a, **kw)  # type: ignore[arg-type]
 

@@ -34,7 +34,8 @@ from inspector.model import (
     Volume,
 )
 from inspector.tui.app import InspectorApp, make_app
-from inspector.tui.safe import t
+from inspector.tui.details import render_sections
+from inspector.tui.safe import Inert, line, t
 from inspector.tui.sample import stable_report
 from inspector.tui.screens.detail import DetailScreen
 from inspector.tui.screens.export import ExportScreen
@@ -437,6 +438,8 @@ def test_usable_at_80x24(sample_report: Report) -> None:
 QUIT = "[@click=app.quit]x"
 RED = "[bold red]y"
 ESC = "a\x1b[31mb\nc"
+OSC52 = "\x1b]52;c;cHduZWQ=\x1b\\"
+"""Writes "pwned" to the clipboard of a terminal that receives it (here: as a label key)."""
 HEX = "0123456789abcdef" * 4
 
 
@@ -453,7 +456,7 @@ def hostile_report() -> Report:
         (diff,),
         created="2024-01-02T03:04:05Z",
         tags=(QUIT + ":latest", RED + ":1"),
-        labels={QUIT: RED},
+        labels={QUIT: RED, OSC52: "image"},
         history=(HistoryEntry(f"/bin/sh -c {QUIT} {ESC}", None, False),),
     )
     inv = Inventory(
@@ -473,12 +476,15 @@ def hostile_report() -> Report:
                 ESC,
                 iid,
                 image_ref=RED,
-                labels={RED: QUIT},
-                mounts=(MountPoint("/data", "volume", name=QUIT),),
+                labels={RED: QUIT, OSC52: "container", ESC: ESC},
+                mounts=(
+                    MountPoint("/data", "volume", name=QUIT),
+                    MountPoint("/m" + ESC, "bind", source="/srv"),
+                ),
             )
         },
         volumes={
-            QUIT: Volume(QUIT, f"{root}/volumes/{QUIT}", labels={QUIT: ESC}),
+            QUIT: Volume(QUIT, f"{root}/volumes/{QUIT}", labels={QUIT: ESC}, options={OSC52: ESC}),
             RED: Volume(RED, f"{root}/volumes/{RED}"),
         },
         driver_home=f"{root}/overlay2",
@@ -514,6 +520,9 @@ def test_hostile_names_are_shown_literally_and_never_run(tmp_path: Path) -> None
         await pilot.press("enter")
         text = screen_text(app)
         assert QUIT in text and RED in text  # labels and mount, literally
+        # Label keys and mount destinations are escaped like values (issue 17).
+        assert "\x1b" not in text and "\\x1b]52;c;cHduZWQ=\\x1b\\\\" in text
+        assert "/ma\\x1b[31mb\\x0ac" in text
         # Click right on the label text in the detail page: still nothing runs.
         y, line = next((i, ln) for i, ln in enumerate(text.splitlines()) if QUIT in ln)
         await pilot.click(offset=(line.index(QUIT) + len(QUIT) - 1, y))
@@ -522,12 +531,19 @@ def test_hostile_names_are_shown_literally_and_never_run(tmp_path: Path) -> None
         await pilot.press("5")
         names = column(view(app, "volumes"), 0)
         assert QUIT in names and RED in names
+        volumes = view(app, "volumes")
+        volumes.table.move_cursor(row=names.index(QUIT))
+        await pilot.press("enter")
+        text = screen_text(app)
+        assert "\x1b" not in text and "\\x1b]52;c;cHduZWQ=" in text  # an option key
+        await pilot.press("escape")
         await pilot.press("6", "enter")
         assert "[@click=app.quit]" in screen_text(app)
         await pilot.press("2", "enter")
         assert isinstance(app.screen, ImageScreen)
         text = screen_text(app)
         assert f"/bin/sh -c {QUIT}" in text
+        assert "\x1b" not in text and "\\x1b]52;c;cHduZWQ=" in text  # an image label key
         await pilot.click(ReportTable, offset=(60, 3))
         await pilot.pause()
         assert app.is_running
@@ -570,6 +586,68 @@ def test_safe_text_helper() -> None:
         assert "\x1b" not in text.plain and "\n" not in text.plain and "\u202e" not in text.plain
     assert t(QUIT).plain == QUIT
     assert t("x" * 50, width=10).plain == "x" * 9 + "…"
+    assert t("\x1b" * 5, width=6).plain == "\\x1b\\…"  # cut after escaping: what is shown
+
+
+def test_inert_text_cannot_hold_a_control_character() -> None:
+    """Every way of putting characters into an Inert escapes them (issue 17)."""
+    raw = OSC52 + ESC + "\x9b\u202e"
+    assert isinstance(t(raw), Inert)
+    built = [
+        t(raw),
+        line(raw),
+        line((raw, "bold"), t(raw), Text(raw, style="red")),
+        line("x").append(raw),
+        line("x").append(raw, "red"),
+        line("x").append(Text(raw, style="red")),
+        line("x").append_text(Text(raw)),
+        line("x").append_tokens([(raw, "red")]),
+        Inert.assemble(raw, (raw, "red")),
+        Inert.styled(raw, "red"),
+        Inert(raw),
+    ]
+    for text in built:
+        assert isinstance(text, Inert)
+        assert text.plain.isprintable(), repr(text.plain)
+        assert "\\x1b]52;c;cHduZWQ=\\x1b\\\\" in text.plain
+    later = line("x")
+    later.plain = raw
+    assert later.plain.isprintable()
+    with pytest.raises(TypeError):
+        Inert.from_markup(QUIT)
+    with pytest.raises(TypeError):
+        Inert.from_ansi(raw)
+
+
+def test_inert_keeps_styles_on_the_same_characters() -> None:
+    source = Text.assemble(("a\x1bb", "red"), ("c", "blue"))
+    text = line(source)
+    assert text.plain == "a\\x1bbc"
+    assert [(s.start, s.end, s.style) for s in text.spans] == [(0, 6, "red"), (6, 7, "blue")]
+
+
+def test_escaped_text_is_not_escaped_twice() -> None:
+    """Rich rewrites `plain` of Inert text itself (rstrip, truncate): no doubled backslashes."""
+    text = t("a\\b \x1b  ")
+    assert text.plain == "a\\\\b \\x1b  "
+    text.rstrip()
+    assert text.plain == "a\\\\b \\x1b"
+    text.truncate(4)
+    assert text.plain == "a\\\\b"
+
+
+def test_detail_keys_are_escaped_like_values() -> None:
+    """Issue 17: label keys and mount destinations were sent to the terminal raw."""
+    import io
+
+    from rich.console import Console
+
+    group = render_sections([("Labels", [(OSC52, OSC52), ("k", t(ESC))])])
+    out = io.StringIO()
+    Console(file=out, width=120, color_system=None).print(group)
+    shown = out.getvalue()
+    assert "\x1b" not in shown
+    assert shown.count("\\x1b]52;c;cHduZWQ=\\x1b\\\\") == 2
 
 
 # -- a live root ------------------------------------------------------------------------

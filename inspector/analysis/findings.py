@@ -7,8 +7,11 @@ when Docker has lost track of the data.
 
 from __future__ import annotations
 
+import heapq
 import os
 import re
+import shlex
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from inspector.analysis.results import (
@@ -18,6 +21,7 @@ from inspector.analysis.results import (
     Kind,
     Severity,
     VolumeRow,
+    finding_order,
 )
 from inspector.analysis.sizes import Sizes, diff_path, storage_path
 from inspector.analysis.verify import size_mismatches
@@ -29,13 +33,23 @@ DEFAULT_LARGE_LOG = 100 * 1024 * 1024
 #: A dir modified this close to (or after) the scan start may be a daemon's work in progress.
 LIVE_SLACK_SECONDS = 2.0
 
-MANUAL = (
+_MANUAL = (
     "Docker no longer tracks this data, so no docker command removes it. Safe procedure: stop "
     "the daemon (systemctl stop docker docker.socket), back up {path}, run docker-inspector again "
     "to confirm the finding, then delete that path only and start the daemon. WARNING: deleting "
     "anything under the data root while dockerd runs, or deleting a dir that is in use, corrupts "
     "images and containers."
 )
+
+
+def q(word: str) -> str:
+    """`word` quoted for a POSIX shell: remedies are pasted into terminals, names are hostile."""
+    return shlex.quote(word)
+
+
+def manual(*paths: str) -> str:
+    """The manual-removal procedure for `paths` (quoted: they may hold any character)."""
+    return _MANUAL.format(path=" and ".join(q(p) for p in paths))
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,9 +69,8 @@ def _short(i: str) -> str:
     return i.removeprefix("sha256:")[:12]
 
 
-def orphan_dirs(inv: Inventory) -> list[Finding]:
+def orphan_dirs(inv: Inventory) -> Iterator[Finding]:
     """Storage dirs nothing references (layerdb, mounts, BuildKit), live-daemon aware."""
-    out: list[Finding] = []
     refs = inv.referenced_dirs()
     bk = inv.buildkit
     for name in sorted(inv.storage_dirs):
@@ -69,7 +82,7 @@ def orphan_dirs(inv: Inventory) -> list[Finding]:
         u = _u(inv, d.path)
         checked = "no layerdb cache-id, no layerdb/mounts mount-id or init-id"
         if BUILDKIT_ID.fullmatch(name):
-            out.append(
+            yield (
                 Finding(
                     Kind.ORPHAN_DIR,
                     Severity.INFO,
@@ -81,7 +94,7 @@ def orphan_dirs(inv: Inventory) -> list[Finding]:
                     + "; its 25-character name is BuildKit's style, so it may belong to"
                     " BuildKit (a build in progress or state this tool does not read)",
                     "Try `docker builder prune` first; if the dir remains after that and after a "
-                    "daemon restart, treat it as an orphan. " + MANUAL.format(path=d.path),
+                    "daemon restart, treat it as an orphan. " + manual(d.path),
                     confidence="low",
                     object_id=name,
                 )
@@ -100,7 +113,7 @@ def orphan_dirs(inv: Inventory) -> list[Finding]:
         if name.endswith("-init") and base in refs:
             conf = "likely"
             extra = f"; its base dir {base} is in use"
-        out.append(
+        yield (
             Finding(
                 Kind.ORPHAN_DIR,
                 sev,
@@ -108,19 +121,17 @@ def orphan_dirs(inv: Inventory) -> list[Finding]:
                 u.apparent,
                 u.disk,
                 f"{checked} and no BuildKit snapshot names it{extra}",
-                MANUAL.format(path=d.path),
+                manual(d.path),
                 confidence=conf,
                 object_id=name,
             )
         )
-    return out
 
 
-def missing_dirs(inv: Inventory, sizes: Sizes) -> list[Finding]:
+def missing_dirs(inv: Inventory, sizes: Sizes) -> Iterator[Finding]:
     """Layers and containers whose storage dir is gone."""
-    out: list[Finding] = []
     if not inv.driver_home:
-        return out
+        return
     for ch in sorted(inv.layers):
         layer = inv.layers[ch]
         if layer.cache_id in inv.storage_dirs:
@@ -129,12 +140,12 @@ def missing_dirs(inv: Inventory, sizes: Sizes) -> list[Finding]:
         path = storage_path(inv, layer.cache_id) or ""
         remedy = (
             "Remove the images that use it and pull or build them again: "
-            + " ".join(f"docker image rm {_short(i)}" for i in users[:5])
+            + " ".join(f"docker image rm {q(_short(i))}" for i in users[:5])
             if users
             else "Restart the daemon; if the entry stays, it is unused metadata. "
-            + MANUAL.format(path=layer.metadata_dir)
+            + manual(layer.metadata_dir)
         )
-        out.append(
+        yield (
             Finding(
                 Kind.MISSING_DIFF_DIR,
                 Severity.ERROR,
@@ -155,11 +166,11 @@ def missing_dirs(inv: Inventory, sizes: Sizes) -> list[Finding]:
                 continue
             path = storage_path(inv, dir_id) or ""
             remedy = (
-                f"docker container rm -f {name[:12]} (its filesystem is lost; recreate it)"
+                f"docker container rm -f {q(name[:12])} (its filesystem is lost; recreate it)"
                 if name in inv.containers
-                else MANUAL.format(path=m.metadata_dir)
+                else manual(m.metadata_dir)
             )
-            out.append(
+            yield (
                 Finding(
                     Kind.MISSING_DIFF_DIR,
                     Severity.ERROR,
@@ -172,14 +183,12 @@ def missing_dirs(inv: Inventory, sizes: Sizes) -> list[Finding]:
                     reclaimable=False,
                 )
             )
-    return out
 
 
-def broken_links(inv: Inventory) -> list[Finding]:
+def broken_links(inv: Inventory) -> Iterator[Finding]:
     """overlay2 l/ symlinks and the link/lower files of layer dirs that do not match."""
-    out: list[Finding] = []
     if inv.root.storage_driver != "overlay2":
-        return out
+        return
     links = inv.short_links
     for name in sorted(links):
         sl = links[name]
@@ -195,7 +204,7 @@ def broken_links(inv: Inventory) -> list[Finding]:
             if not target_ok
             else f"{sl.target_dir} has no diff/"
         )
-        out.append(
+        yield (
             Finding(
                 Kind.BROKEN_LINK,
                 Severity.WARNING,
@@ -204,7 +213,7 @@ def broken_links(inv: Inventory) -> list[Finding]:
                 0,
                 f"overlay2 short link l/{name} is dangling: {why}",
                 "Harmless by itself (it holds no data) but a sign of an interrupted removal. "
-                + MANUAL.format(path=sl.path),
+                + manual(sl.path),
                 object_id=name,
                 reclaimable=False,
             )
@@ -225,7 +234,7 @@ def broken_links(inv: Inventory) -> list[Finding]:
         problems.extend(d.problems)
         if not problems:
             continue
-        out.append(
+        yield (
             Finding(
                 Kind.BROKEN_LINK,
                 Severity.ERROR,
@@ -242,12 +251,10 @@ def broken_links(inv: Inventory) -> list[Finding]:
                 reclaimable=False,
             )
         )
-    return out
 
 
-def removing_dirs(inv: Inventory) -> list[Finding]:
+def removing_dirs(inv: Inventory) -> Iterator[Finding]:
     """layerdb entries left as <chain>-<random>-removing by an interrupted removal."""
-    out: list[Finding] = []
     for r in inv.removing_layers:
         sdir = storage_path(inv, r.cache_id)
         u = _u(inv, sdir) if sdir and r.cache_id in inv.storage_dirs else Usage(0, 0)
@@ -257,7 +264,7 @@ def removing_dirs(inv: Inventory) -> list[Finding]:
             if r.cache_id in inv.storage_dirs
             else f"its storage dir {sdir or '(cache-id unreadable)'} is already gone"
         )
-        out.append(
+        yield (
             Finding(
                 Kind.LEFTOVER_REMOVING_DIR,
                 Severity.WARNING,
@@ -270,12 +277,10 @@ def removing_dirs(inv: Inventory) -> list[Finding]:
                 object_id=r.name,
             )
         )
-    return out
 
 
-def dangling_layers(inv: Inventory, sizes: Sizes) -> list[Finding]:
+def dangling_layers(inv: Inventory, sizes: Sizes) -> Iterator[Finding]:
     """layerdb layers no image, container, child layer or BuildKit record uses."""
-    out: list[Finding] = []
     used = sizes.used_layers()
     for ch in sorted(inv.layers):
         if ch in used:
@@ -283,7 +288,7 @@ def dangling_layers(inv: Inventory, sizes: Sizes) -> list[Finding]:
         layer = inv.layers[ch]
         sdir = storage_path(inv, layer.cache_id)
         u = _u(inv, sdir)
-        out.append(
+        yield (
             Finding(
                 Kind.DANGLING_LAYER,
                 Severity.WARNING,
@@ -293,20 +298,18 @@ def dangling_layers(inv: Inventory, sizes: Sizes) -> list[Finding]:
                 f"layer {ch} (storage dir {layer.cache_id}) is in no image's rootfs, is no parent "
                 "of a layer or container, and BuildKit does not record it",
                 "A daemon restart does not free it, and no docker command names it. "
-                + MANUAL.format(path=f"{layer.metadata_dir} and {sdir}"),
+                + manual(layer.metadata_dir, sdir or ""),
                 confidence="likely",
                 object_id=ch,
             )
         )
-    return out
 
 
-def incomplete_layers(inv: Inventory) -> list[Finding]:
+def incomplete_layers(inv: Inventory) -> Iterator[Finding]:
     """Staging leftovers in layerdb/tmp from an interrupted layer registration."""
-    out: list[Finding] = []
     for path in inv.layerdb_tmp:
         u = _u(inv, path)
-        out.append(
+        yield (
             Finding(
                 Kind.INCOMPLETE_LAYER,
                 Severity.WARNING,
@@ -315,16 +318,14 @@ def incomplete_layers(inv: Inventory) -> list[Finding]:
                 u.disk,
                 "staging entry in layerdb/tmp: a layer registration (pull, build, commit, load)"
                 " was interrupted before it was moved into layerdb/sha256",
-                MANUAL.format(path=path),
+                manual(path),
                 object_id=os.path.basename(path),
             )
         )
-    return out
 
 
-def containers(inv: Inventory, rows: list[ContainerRow]) -> list[Finding]:
+def containers(inv: Inventory, rows: list[ContainerRow]) -> Iterator[Finding]:
     """Container dirs without config, and containers whose image is gone."""
-    out: list[Finding] = []
     for s in inv.container_dirs_without_config:
         cid = os.path.basename(s.path)
         u = _u(inv, s.path)
@@ -335,7 +336,7 @@ def containers(inv: Inventory, rows: list[ContainerRow]) -> list[Finding]:
             init = _u(inv, storage_path(inv, m.init_id)) if m.init_id else Usage(0, 0)
             u = u + rw + init
             extra = f"; its layers {m.mount_id} (+ -init) are still in {inv.driver_home}"
-        out.append(
+        yield (
             Finding(
                 Kind.CONTAINER_WITHOUT_CONFIG,
                 Severity.WARNING,
@@ -344,17 +345,17 @@ def containers(inv: Inventory, rows: list[ContainerRow]) -> list[Finding]:
                 u.disk,
                 f"the daemon skips this container at start-up: {s.reason}{extra}",
                 "Docker does not load a container without a valid config, so docker container rm "
-                "cannot name it. " + MANUAL.format(path=s.path),
+                "cannot name it. " + manual(s.path),
                 object_id=cid,
             )
         )
     if inv.root.image_store.value != "graphdriver":
-        return out
+        return
     for row in rows:
         if row.image_present:
             continue
         c = row.container
-        out.append(
+        yield (
             Finding(
                 Kind.CONTAINER_MISSING_IMAGE,
                 Severity.WARNING,
@@ -363,22 +364,20 @@ def containers(inv: Inventory, rows: list[ContainerRow]) -> list[Finding]:
                 0,
                 f"container {c.name} uses image {c.image_id or '(none recorded)'}, which is not in "
                 "the image store",
-                f"docker container rm {c.id[:12]} if it is no longer needed (it cannot be "
+                f"docker container rm {q(c.id[:12])} if it is no longer needed (it cannot be "
                 "re-created from its image)",
                 object_id=c.id,
                 reclaimable=False,
             )
         )
-    return out
 
 
-def missing_layers(inv: Inventory, rows: list[ImageRow]) -> list[Finding]:
+def missing_layers(inv: Inventory, rows: list[ImageRow]) -> Iterator[Finding]:
     """Images whose rootfs names layers absent from layerdb."""
-    out: list[Finding] = []
     for row in rows:
         if not row.missing_layers:
             continue
-        out.append(
+        yield (
             Finding(
                 Kind.MISSING_LAYER,
                 Severity.ERROR,
@@ -388,23 +387,21 @@ def missing_layers(inv: Inventory, rows: list[ImageRow]) -> list[Finding]:
                 f"image {_short(row.image.id)} needs {len(row.missing_layers)} layer(s) that "
                 "layerdb does "
                 f"not have: {', '.join(row.missing_layers[:3])}",
-                f"docker image rm {_short(row.image.id)}, then pull or build it again",
+                f"docker image rm {q(_short(row.image.id))}, then pull or build it again",
                 object_id=row.image.id,
                 reclaimable=False,
             )
         )
-    return out
 
 
-def volumes(rows: list[VolumeRow]) -> list[Finding]:
+def volumes(rows: list[VolumeRow]) -> Iterator[Finding]:
     """Volumes no container references."""
-    out: list[Finding] = []
     for row in rows:
         if row.links:
             continue
         v = row.volume
         anon = v.anonymous
-        out.append(
+        yield (
             Finding(
                 Kind.UNUSED_VOLUME,
                 Severity.INFO,
@@ -414,7 +411,7 @@ def volumes(rows: list[VolumeRow]) -> list[Finding]:
                 ("anonymous" if anon else "named")
                 + f" volume {v.name} (driver {v.driver}) is mounted by no container, running or "
                 "stopped",
-                f"docker volume rm {v.name}"
+                f"docker volume rm {q(v.name)}"
                 + (
                     "  (or docker volume prune, which removes unused anonymous volumes)"
                     if anon
@@ -424,18 +421,16 @@ def volumes(rows: list[VolumeRow]) -> list[Finding]:
                 object_id=v.name,
             )
         )
-    return out
 
 
-def dangling_images(rows: list[ImageRow]) -> list[Finding]:
+def dangling_images(rows: list[ImageRow]) -> Iterator[Finding]:
     """Untagged images with no child images."""
-    out: list[Finding] = []
     for row in rows:
         if not row.dangling:
             continue
         img = row.image
         users = f"; {len(row.containers)} container(s) still use it" if row.containers else ""
-        out.append(
+        yield (
             Finding(
                 Kind.DANGLING_IMAGE,
                 Severity.INFO,
@@ -445,18 +440,16 @@ def dangling_images(rows: list[ImageRow]) -> list[Finding]:
                 f"image {_short(img.id)} has no tag and no child image "
                 f"(created {img.created}); "
                 f"removing it frees {row.reclaimable} bytes of layers no other image uses{users}",
-                f"docker image rm {_short(img.id)}"
+                f"docker image rm {q(_short(img.id))}"
                 "  (or docker image prune for all dangling images)",
                 object_id=img.id,
                 reclaimable=not row.containers,
             )
         )
-    return out
 
 
-def large_logs(rows: list[ContainerRow], threshold: int) -> list[Finding]:
+def large_logs(rows: list[ContainerRow], threshold: int) -> Iterator[Finding]:
     """Containers whose logs exceed the threshold."""
-    out: list[Finding] = []
     for row in rows:
         if row.log_size <= threshold:
             continue
@@ -470,7 +463,7 @@ def large_logs(rows: list[ContainerRow], threshold: int) -> list[Finding]:
         )
         main = sorted(row.container.logs, key=lambda lf: lf.path)
         path = main[0].path if main else c.dir
-        out.append(
+        yield (
             Finding(
                 Kind.LARGE_LOG,
                 Severity.WARNING,
@@ -481,24 +474,23 @@ def large_logs(rows: list[ContainerRow], threshold: int) -> list[Finding]:
                 f"{len(c.logs)} file(s), over the {threshold}-byte threshold; {rot}",
                 "Recreate the container with rotation (docker run --log-opt max-size=10m "
                 "--log-opt max-file=3, or log-opts in /etc/docker/daemon.json); "
-                f"docker container rm {c.id[:12]} frees the log with the container.",
+                f"docker container rm {q(c.id[:12])} frees the log with the container.",
                 object_id=c.id,
             )
         )
-    return out
 
 
-def build_cache(inv: Inventory) -> list[Finding]:
+def build_cache(inv: Inventory) -> Iterator[Finding]:
     """BuildKit's cache: reclaimable vs in use (information)."""
     bk = inv.buildkit
     if not bk.present or not bk.records:
-        return []
+        return
     total = sum(r.size or 0 for r in bk.records)
     in_use = sum(r.size or 0 for r in bk.records if r.in_use)
     shared = sum(r.size or 0 for r in bk.records if r.shared and not r.in_use)
     reclaimable = total - in_use - shared
     path = os.path.join(inv.root.path, "buildkit")
-    return [
+    yield (
         Finding(
             Kind.BUILD_CACHE,
             Severity.INFO,
@@ -509,12 +501,35 @@ def build_cache(inv: Inventory) -> list[Finding]:
             f"{shared} shared with images, {reclaimable} reclaimable",
             "docker builder prune  (add --all to drop cache still usable by future builds)",
         )
-    ]
+    )
 
 
-def unreadable(inv: Inventory) -> list[Finding]:
+def truncated(inv: Inventory) -> Iterator[Finding]:
+    """Objects whose metadata was over the per-object limits: what was not kept."""
+    items: list[tuple[str, str, tuple[str, ...]]] = []
+    items += [(i.config_path, i.id, i.truncated) for i in inv.images.values() if i.truncated]
+    items += [(c.dir, c.id, c.truncated) for c in inv.containers.values() if c.truncated]
+    items += [(v.path, v.name, v.truncated) for v in inv.volumes.values() if v.truncated]
+    for path, oid, notes in sorted(items):
+        yield (
+            Finding(
+                Kind.TRUNCATED,
+                Severity.INFO,
+                path,
+                0,
+                0,
+                "more metadata than this tool keeps per object (memory stays bounded on hostile "
+                "roots): " + "; ".join(notes),
+                "Nothing to do for Docker; the numbers are not affected. Labels, options or "
+                "mounts shown for this object are incomplete.",
+                object_id=oid,
+                reclaimable=False,
+            )
+        )
+
+
+def unreadable(inv: Inventory) -> Iterator[Finding]:
     """Everything the readers skipped, and subtrees the walker could not list."""
-    out: list[Finding] = []
     seen: set[tuple[str, str]] = set()
     items = list(inv.skipped)
     for u in inv.usage.values():
@@ -526,7 +541,7 @@ def unreadable(inv: Inventory) -> list[Finding]:
             continue
         seen.add((s.path, reason))
         detail, remedy = _unreadable_text(reason)
-        out.append(
+        yield (
             Finding(
                 Kind.UNREADABLE,
                 Severity.WARNING,
@@ -538,7 +553,6 @@ def unreadable(inv: Inventory) -> list[Finding]:
                 reclaimable=False,
             )
         )
-    return out
 
 
 def _unreadable_text(reason: str) -> tuple[str, str]:
@@ -573,26 +587,135 @@ def all_findings(
     vols: list[VolumeRow],
     options: Options,
 ) -> list[Finding]:
-    """Every finding, largest reclaimable bytes first."""
-    out: list[Finding] = []
+    """Every finding, largest reclaimable bytes first; many of one kind grouped (see Groups)."""
+    groups = Groups()
     if inv.driver_home:
-        out += orphan_dirs(inv)
-        out += missing_dirs(inv, sizes)
-        out += broken_links(inv)
-        out += dangling_layers(inv, sizes)
-        out += size_mismatches(inv, inv.layer_walks, sizes)
-    out += removing_dirs(inv)
-    out += incomplete_layers(inv)
-    out += containers(inv, conts)
-    out += missing_layers(inv, images)
-    out += volumes(vols)
-    out += dangling_images(images)
-    out += large_logs(conts, options.large_log_bytes)
-    out += build_cache(inv)
-    out += unreadable(inv)
-    order = {Severity.ERROR: 0, Severity.WARNING: 1, Severity.INFO: 2}
-    out.sort(key=lambda f: (-f.bytes if f.reclaimable else 1, order[f.severity], f.kind, f.path))
-    return out
+        groups.add(orphan_dirs(inv))
+        groups.add(missing_dirs(inv, sizes))
+        groups.add(broken_links(inv))
+        groups.add(dangling_layers(inv, sizes))
+        groups.add(size_mismatches(inv, inv.layer_walks, sizes))
+    groups.add(removing_dirs(inv))
+    groups.add(incomplete_layers(inv))
+    groups.add(containers(inv, conts))
+    groups.add(missing_layers(inv, images))
+    groups.add(volumes(vols))
+    groups.add(dangling_images(images))
+    groups.add(large_logs(conts, options.large_log_bytes))
+    groups.add(build_cache(inv))
+    groups.add(truncated(inv))
+    groups.add(unreadable(inv))
+    return sorted(groups.findings(), key=finding_order)
+
+
+#: Findings of one kind beyond this many are reported as one finding with a count: 200,000
+#: empty dirs planted in overlay2/ must not cost 200,000 findings in every output.
+GROUP_OVER = 200
+#: Paths a grouped finding names (the largest first).
+GROUP_EXAMPLES = 20
+
+GroupKey = tuple[Kind, Severity, str, bool]
+
+
+class _Group:
+    """A set of like findings: kept one by one up to GROUP_OVER, then only as totals."""
+
+    __slots__ = ("count", "disk", "items", "nbytes", "prefix", "seq", "top")
+
+    def __init__(self) -> None:
+        self.items: list[Finding] = []
+        self.count = 0
+        self.nbytes = 0
+        self.disk = 0
+        self.prefix: str | None = None
+        self.seq = 0
+        self.top: list[tuple[int, int, Finding]] = []
+        """A min-heap of the largest: (bytes, -arrival, finding); ties keep the earliest."""
+
+    def add(self, f: Finding) -> None:
+        self.count += 1
+        self.nbytes += f.bytes
+        self.disk += f.disk_usage
+        if f.path:
+            p = self.prefix
+            if p is None:
+                self.prefix = f.path
+            elif not (f.path.startswith(p) and f.path[len(p) : len(p) + 1] in ("", "/")):
+                self.prefix = _common(p, f.path)
+        if self.count <= GROUP_OVER:
+            self.items.append(f)
+        elif self.items:
+            for g in self.items:  # past the limit: from now on, only the largest are kept
+                self._rank(g)
+            self.items = []
+        if self.count > GROUP_OVER:
+            self._rank(f)
+
+    def _rank(self, f: Finding) -> None:
+        # Keep the GROUP_EXAMPLES largest; among equal bytes the first made (producers go in
+        # path order), so the examples do not depend on anything but the root.
+        self.seq += 1
+        entry = (f.bytes, -self.seq, f)
+        if len(self.top) < GROUP_EXAMPLES:
+            heapq.heappush(self.top, entry)
+        elif entry[:2] > self.top[0][:2]:
+            heapq.heapreplace(self.top, entry)
+
+
+def _common(a: str, b: str) -> str:
+    try:
+        return os.path.commonpath([a, b])
+    except ValueError:
+        return ""  # one absolute, one not: nothing in common
+
+
+class Groups:
+    """Collects findings as they are made; more than GROUP_OVER alike become one finding.
+
+    Alike means the same kind, severity, confidence and reclaimability, so every total (bytes,
+    reclaimable bytes, the audit's orphan bytes) is the same as without grouping. Memory stays
+    at GROUP_OVER findings per group however many are made: a producer yields one at a time.
+    """
+
+    def __init__(self) -> None:
+        self._groups: dict[GroupKey, _Group] = {}
+
+    def add(self, findings: Iterable[Finding]) -> None:
+        """Take every finding of `findings` (typically a producer's generator)."""
+        groups = self._groups
+        for f in findings:
+            key = (f.kind, f.severity, f.confidence, f.reclaimable)
+            g = groups.get(key)
+            if g is None:
+                g = groups[key] = _Group()
+            g.add(f)
+
+    def findings(self) -> list[Finding]:
+        """The findings: each small group as it is, each large one as one grouped finding."""
+        out: list[Finding] = []
+        for (kind, severity, confidence, reclaimable), g in self._groups.items():
+            if g.count <= GROUP_OVER:
+                out += g.items
+                continue
+            top = [e[2] for e in sorted(g.top, key=lambda e: (-e[0], -e[1]))]
+            shown = ", ".join(f"{f.path} ({f.bytes} bytes)" for f in top[:5])
+            out.append(
+                Finding(
+                    kind,
+                    severity,
+                    g.prefix or top[0].path,
+                    g.nbytes,
+                    g.disk,
+                    f"{g.count} {kind.value} findings, grouped into one (more than {GROUP_OVER} "
+                    f"of one kind); the largest: {shown}; the largest in full: {top[0].detail}",
+                    f"For each of them (see examples), as for the largest: {top[0].remedy}",
+                    confidence=confidence,
+                    reclaimable=reclaimable,
+                    count=g.count,
+                    examples=tuple(f.path for f in top),
+                )
+            )
+        return out
 
 
 __all__ = ["DEFAULT_LARGE_LOG", "Options", "all_findings", "diff_path"]

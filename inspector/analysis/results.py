@@ -36,6 +36,7 @@ class Kind(StrEnum):
     UNREADABLE = "unreadable"
     SIZE_MISMATCH = "size_mismatch"
     DAEMON_MISMATCH = "daemon_mismatch"
+    TRUNCATED = "truncated"
 
 
 #: Kinds whose bytes are garbage Docker itself will not free (the audit's "orphan bytes").
@@ -72,6 +73,18 @@ class Finding:
     """Image, container, layer or volume the finding is about, when there is one."""
     reclaimable: bool = True
     """Whether acting on the remedy frees `bytes`."""
+    count: int = 1
+    """How many findings this one stands for (> 1 when many of one kind were grouped)."""
+    examples: tuple[str, ...] = ()
+    """Grouped findings: the paths of the largest ones."""
+
+
+_SEVERITY_RANK = {Severity.ERROR: 0, Severity.WARNING: 1, Severity.INFO: 2}
+
+
+def finding_order(f: Finding) -> tuple[int, int, str, str]:
+    """The one findings order: reclaimable bytes first (largest first), severity, kind, path."""
+    return (-f.bytes if f.reclaimable else 1, _SEVERITY_RANK[f.severity], f.kind, f.path)
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,6 +164,8 @@ class VolumeRow:
     containers: tuple[str, ...]
     in_docker_df: bool
     """`docker system df` lists only local volumes created without options."""
+    mounted: str | None = None
+    """Set when its data is a mount point (e.g. `-o o=bind`): what is mounted; not measured."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,7 +8,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 
 from inspector.analysis.results import ContainerRow, ImageRow, LayerRow, VolumeRow
-from inspector.model import Inventory
+from inspector.model import Inventory, Volume
 
 
 def chain_ids(diff_ids: Sequence[str]) -> tuple[str, ...]:
@@ -59,6 +59,18 @@ def _complete(inv: Inventory, path: str, counted: str | None) -> bool:
         return True
     top = counted if counted is not None else path
     return not any(s.path == top or s.path.startswith(top + "/") for s in u.unreadable)
+
+
+def mount_text(inv: Inventory, v: Volume) -> str | None:
+    """What is mounted on a volume's data dir right now, in words; None when nothing is."""
+    m = inv.mount_at(os.path.join(v.path, "_data")) or inv.mount_at(v.path)
+    if m is None:
+        return None
+    device = v.options.get("device")
+    if device and "bind" in v.options.get("o", "").split(","):
+        return f"bind mount of {device}, not measured"
+    origin = m.source if m.fs_root in ("", "/") else f"{m.source}:{m.fs_root}"
+    return f"mount point ({m.fstype} {origin}), not measured"
 
 
 class Sizes:
@@ -261,6 +273,9 @@ class Sizes:
             size, disk = _usage(self.inv, v.path) if v.has_dir else (None, 0)
             if not _complete(self.inv, v.path, os.path.join(v.path, "_data")):
                 size = None
+            mounted = mount_text(self.inv, v)
+            if mounted is not None:
+                size = None  # its data lives elsewhere: never walked
             rows.append(
                 VolumeRow(
                     volume=v,
@@ -269,6 +284,7 @@ class Sizes:
                     links=len(users.get(name, [])),
                     containers=tuple(users.get(name, [])),
                     in_docker_df=v.driver == "local" and not v.options,
+                    mounted=mounted,
                 )
             )
         return rows

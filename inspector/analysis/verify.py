@@ -26,7 +26,7 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Protocol
 
-from inspector.analysis.results import Finding, Kind, Report, Severity
+from inspector.analysis.results import Finding, Kind, Report, Severity, finding_order
 from inspector.analysis.sizes import Sizes, diff_path, storage_path
 from inspector.model import Inventory, Layer
 
@@ -144,18 +144,12 @@ def size_mismatches(
     return out
 
 
-def _order(f: Finding) -> tuple[int, int, str, str]:
-    # The same order all_findings gives: reclaimable bytes first, then severity, kind, path.
-    rank = {Severity.ERROR: 0, Severity.WARNING: 1, Severity.INFO: 2}
-    return (-f.bytes if f.reclaimable else 1, rank[f.severity], f.kind, f.path)
-
-
 def with_findings(report: Report, extra: Iterable[Finding]) -> Report:
     """The report with `extra` findings merged in, in the report's finding order."""
     more = list(extra)
     if not more:
         return report
-    findings = sorted([*report.findings, *more], key=_order)
+    findings = sorted([*report.findings, *more], key=finding_order)
     return dataclasses.replace(report, findings=tuple(findings))
 
 

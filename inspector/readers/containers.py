@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import stat
 from collections.abc import Mapping
@@ -12,7 +11,7 @@ from typing import Any
 
 from inspector.errors import ReaderError
 from inspector.model import Container, LogFile, MountPoint, Skipped
-from inspector.readers import fs
+from inspector.readers import fs, limits
 from inspector.readers.layerdb import HEX64
 
 CONFIG_CAP = fs.JSON_CAP
@@ -34,12 +33,6 @@ def _s(v: Any) -> str:
     return v if isinstance(v, str) else ""
 
 
-def _strmap(v: Any) -> dict[str, str]:
-    if not isinstance(v, Mapping):
-        return {}
-    return {str(k): str(x) for k, x in v.items() if isinstance(k, str) and x is not None}
-
-
 def state_string(state: Mapping[str, Any]) -> str:
     """Docker's State.StateString(): the words `docker ps` shows as Status."""
     if state.get("Running") is True:
@@ -58,20 +51,21 @@ def state_string(state: Mapping[str, Any]) -> str:
     return "exited"
 
 
-def _mounts(v: Any) -> tuple[MountPoint, ...]:
+def _mounts(v: Any, notes: list[str]) -> tuple[MountPoint, ...]:
     if not isinstance(v, Mapping):
         return ()
     out: list[MountPoint] = []
+    limits.cut_members(v, "MountPoints", notes)
     for dest, mp in v.items():
         if not isinstance(mp, Mapping):
             continue
         out.append(
             MountPoint(
-                destination=_s(mp.get("Destination")) or str(dest),
-                type=_s(mp.get("Type")) or ("volume" if mp.get("Name") else "bind"),
-                name=_s(mp.get("Name")),
-                source=_s(mp.get("Source")),
-                driver=_s(mp.get("Driver")),
+                destination=limits.cut(_s(mp.get("Destination")) or str(dest)),
+                type=limits.cut(_s(mp.get("Type")) or ("volume" if mp.get("Name") else "bind")),
+                name=limits.cut(_s(mp.get("Name"))),
+                source=limits.cut(_s(mp.get("Source"))),
+                driver=limits.cut(_s(mp.get("Driver"))),
                 rw=bool(mp.get("RW", True)),
             )
         )
@@ -94,7 +88,10 @@ def _logs(cdir: str, cid: str) -> tuple[LogFile, ...]:
             os.path.join(local, n) for n in fs.list_dir(local) if n.startswith("container.log")
         ]
     for path in candidates:
-        st = fs.lstat_or_none(path)
+        try:
+            st = fs.lstat_or_none(path)
+        except ReaderError:
+            continue  # local-logs/ swapped for a symlink after its listing: not followed
         if st is None or not stat.S_ISREG(st.st_mode):
             continue
         out.append(LogFile(path, st.st_size, st.st_blocks * 512))
@@ -105,7 +102,7 @@ def parse_container(cid: str, cdir: str, raw: bytes, host_raw: bytes | None) -> 
     """Build a Container from config.v2.json (+ hostconfig.json) bytes; ReaderError if unusable."""
     path = os.path.join(cdir, "config.v2.json")
     try:
-        doc = json.loads(raw)
+        doc = limits.loads(raw)
     except (ValueError, RecursionError) as e:
         raise ReaderError(f"{path}: invalid JSON ({e})") from e
     if not isinstance(doc, dict):
@@ -116,40 +113,44 @@ def parse_container(cid: str, cdir: str, raw: bytes, host_raw: bytes | None) -> 
     assert isinstance(state, dict)
     cfg = doc.get("Config") if isinstance(doc.get("Config"), dict) else {}
     assert isinstance(cfg, dict)
+    notes: list[str] = []
     log_driver = "json-file"
     log_opts: dict[str, str] = {}
     auto_remove = False
     if host_raw is not None:
         try:
-            host = json.loads(host_raw)
+            host = limits.loads(host_raw)
         except (ValueError, RecursionError):
             host = None
         if isinstance(host, dict):
             lc = host.get("LogConfig")
             if isinstance(lc, dict):
-                log_driver = _s(lc.get("Type")) or log_driver
-                log_opts = _strmap(lc.get("Config"))
+                log_driver = limits.cut(_s(lc.get("Type"))) or log_driver
+                log_opts = limits.str_map(lc.get("Config"), "HostConfig.LogConfig", notes)
             auto_remove = host.get("AutoRemove") is True
     pid = state.get("Pid")
     code = state.get("ExitCode")
+    labels = limits.str_map(cfg.get("Labels"), "Config.Labels", notes)
+    mounts = _mounts(doc.get("MountPoints"), notes)
     return Container(
         id=cid,
         dir=cdir,
-        name=_s(doc.get("Name")).removeprefix("/"),
-        image_id=_s(doc.get("Image")),
-        image_ref=_s(cfg.get("Image")),
+        name=limits.cut(_s(doc.get("Name")).removeprefix("/")),
+        image_id=limits.cut(_s(doc.get("Image"))),
+        image_ref=limits.cut(_s(cfg.get("Image"))),
         state=state_string(state),
-        created=_s(doc.get("Created")) or None,
-        driver=_s(doc.get("Driver")),
+        created=limits.cut(_s(doc.get("Created"))) or None,
+        driver=limits.cut(_s(doc.get("Driver"))),
         running_pid=pid if isinstance(pid, int) else 0,
         exit_code=code if isinstance(code, int) else 0,
-        labels=_strmap(cfg.get("Labels")),
-        mounts=_mounts(doc.get("MountPoints")),
+        labels=labels,
+        mounts=mounts,
         log_driver=log_driver,
         log_opts=log_opts,
-        log_path=_s(doc.get("LogPath")),
+        log_path=limits.cut(_s(doc.get("LogPath"))),
         logs=_logs(cdir, cid),
         auto_remove=auto_remove,
+        truncated=tuple(notes),
     )
 
 
@@ -178,7 +179,11 @@ def read_containers(containers_dir: str) -> ContainerArea:
         return area
     for name in names:
         cdir = os.path.join(containers_dir, name)
-        st = fs.lstat_or_none(cdir)
+        try:
+            st = fs.lstat_or_none(cdir)
+        except ReaderError as e:
+            area.skipped.append(Skipped(cdir, str(e)))
+            continue
         if st is None:
             continue
         if not HEX64.fullmatch(name):
@@ -193,7 +198,7 @@ def read_containers(containers_dir: str) -> ContainerArea:
         try:
             area.containers[name] = read_one(cdir)
         except FileNotFoundError:
-            if fs.lstat_or_none(cdir) is None:
+            if not fs.exists(cdir):
                 continue  # removed while we read
             area.without_config.append(Skipped(cdir, "config.v2.json is missing"))
         except ReaderError as e:

@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import stat
 import time
-from collections.abc import Mapping
 from typing import Any
 
 from inspector.errors import ReaderError
 from inspector.model import HistoryEntry, Image, Skipped
-from inspector.readers import fs
+from inspector.readers import fs, limits
 from inspector.readers.layerdb import DIGEST, HEX64
 
 #: Image configs are small; Docker itself caps nothing, but 16 MiB is far beyond any real one.
@@ -25,16 +23,10 @@ def _str(v: Any) -> str:
     return v if isinstance(v, str) else ""
 
 
-def _labels(v: Any) -> dict[str, str]:
-    if not isinstance(v, Mapping):
-        return {}
-    return {str(k): str(val) for k, val in v.items() if isinstance(k, str)}
-
-
 def parse_config(image_id: str, path: str, raw: bytes) -> Image:
     """Parse an image config document (pure); ReaderError when it is unusable."""
     try:
-        doc = json.loads(raw)
+        doc = limits.loads(raw)
     except (ValueError, RecursionError) as e:
         raise ReaderError(f"{path}: invalid JSON ({e})") from e
     if not isinstance(doc, dict):
@@ -50,32 +42,40 @@ def parse_config(image_id: str, path: str, raw: bytes) -> Image:
         diff_ids = list(ids)
     elif rootfs is not None:
         raise ReaderError(f"{path}: rootfs is not an object")
+    notes: list[str] = []
     history: list[HistoryEntry] = []
     hist = doc.get("history")
     if isinstance(hist, list):
-        for h in hist:
+        # History maps to layers in order: keep enough lines for the deepest chain Docker
+        # allows (125 layers) and the empty-layer lines between them.
+        for h in limits.first(hist, "history", notes, limit=4 * limits.MAX_ENTRIES):
             if isinstance(h, dict):
                 history.append(
                     HistoryEntry(
-                        created_by=_str(h.get("created_by")),
-                        created=_str(h.get("created")) or None,
+                        created_by=limits.cut(_str(h.get("created_by"))),
+                        created=limits.cut(_str(h.get("created"))) or None,
                         empty_layer=bool(h.get("empty_layer", False)),
-                        comment=_str(h.get("comment")),
+                        comment=limits.cut(_str(h.get("comment"))),
                     )
                 )
     cfg = doc.get("config")
-    labels = _labels(cfg.get("Labels")) if isinstance(cfg, dict) else {}
+    labels = (
+        limits.str_map(cfg.get("Labels"), "config.Labels", notes, skip_none=False)
+        if isinstance(cfg, dict)
+        else {}
+    )
     verified = hashlib.sha256(raw).hexdigest() == image_id.removeprefix("sha256:")
     return Image(
         id=image_id,
         config_path=path,
         diff_ids=tuple(diff_ids),
-        created=_str(doc.get("created")) or None,
-        os=_str(doc.get("os")),
-        architecture=_str(doc.get("architecture")),
+        created=limits.cut(_str(doc.get("created"))) or None,
+        os=limits.cut(_str(doc.get("os"))),
+        architecture=limits.cut(_str(doc.get("architecture"))),
         history=tuple(history),
         labels=labels,
         id_verified=verified,
+        truncated=tuple(notes),
     )
 
 
@@ -132,6 +132,7 @@ def read_imagedb(imagedb: str) -> tuple[dict[str, Image], list[Skipped]]:
             parent=parent or None,
             last_updated=last or None,
             id_verified=img.id_verified,
+            truncated=img.truncated,
         )
     # Checked last: a write in progress has been renamed into place by now, or is recent.
     for p in temp:

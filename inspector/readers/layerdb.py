@@ -31,38 +31,59 @@ class LayerDB:
     skipped: list[Skipped] = field(default_factory=list)
 
 
-def _opt(path: str, pattern: re.Pattern[str] | None, what: str) -> str | None:
+def _opt(d: fs.Dir, name: str, pattern: re.Pattern[str] | None, what: str) -> str | None:
     """Read an optional one-line metadata file and check it against `pattern`."""
-    value = fs.read_optional_text(path)
+    value = d.read_text(name)
     if value is None:
         return None
     if pattern is not None and not pattern.fullmatch(value):
-        raise ReaderError(f"{path}: malformed {what}")
+        raise ReaderError(f"{d.path}/{name}: malformed {what}")
     return value
 
 
-def _size(path: str) -> int | None:
-    value = fs.read_optional_text(path, 64)
+def _size(d: fs.Dir, name: str = "size") -> int | None:
+    value = d.read_text(name, 64)
     if value is None:
         return None
-    if not value.isdigit():
-        raise ReaderError(f"{path}: size is not a decimal number")
-    return int(value)
+    size = fs.parse_decimal(value)
+    if size is None:
+        raise ReaderError(f"{d.path}/{name}: size is not a decimal number")
+    return size
 
 
 def read_layer(layer_dir: str, chain_id: str) -> Layer:
-    """Read one layerdb/sha256/<hex> entry; ReaderError if it is unusable."""
-    diff = _opt(os.path.join(layer_dir, "diff"), DIGEST, "diff ID")
-    if diff is None:
-        raise ReaderError(f"{layer_dir}: no diff file")
-    cache = _opt(os.path.join(layer_dir, "cache-id"), CACHE_ID, "cache-id")
-    if cache is None:
-        raise ReaderError(f"{layer_dir}: no cache-id file")
-    parent = _opt(os.path.join(layer_dir, "parent"), DIGEST, "parent chain ID")
-    size = _size(os.path.join(layer_dir, "size"))
-    has_ts = fs.lstat_or_none(os.path.join(layer_dir, "tar-split.json.gz")) is not None
-    foreign = fs.lstat_or_none(os.path.join(layer_dir, "descriptor.json")) is not None
+    """Read one layerdb/sha256/<hex> entry; ReaderError if it is unusable.
+
+    FileNotFoundError when the entry itself is gone (removed while we read).
+    """
+    with fs.Dir(layer_dir) as d:
+        diff = _opt(d, "diff", DIGEST, "diff ID")
+        if diff is None:
+            raise ReaderError(f"{layer_dir}: no diff file")
+        cache = _opt(d, "cache-id", CACHE_ID, "cache-id")
+        if cache is None:
+            raise ReaderError(f"{layer_dir}: no cache-id file")
+        parent = _opt(d, "parent", DIGEST, "parent chain ID")
+        size = _size(d)
+        has_ts = d.lstat("tar-split.json.gz") is not None
+        foreign = d.lstat("descriptor.json") is not None
     return Layer(chain_id, diff, parent, cache, size, layer_dir, has_ts, foreign)
+
+
+def _read_removing(path: str) -> tuple[str | None, int | None]:
+    """cache-id and size of a -removing entry (FileNotFoundError when it is gone)."""
+    with fs.Dir(path) as d:
+        return _opt(d, "cache-id", CACHE_ID, "cache-id"), _size(d)
+
+
+def _read_mount(path: str) -> tuple[str | None, str | None, str | None]:
+    """mount-id, init-id and parent of a layerdb/mounts entry."""
+    with fs.Dir(path) as d:
+        return (
+            _opt(d, "mount-id", MOUNT_ID, "mount-id"),
+            _opt(d, "init-id", MOUNT_ID, "init-id"),
+            _opt(d, "parent", DIGEST, "parent chain ID"),
+        )
 
 
 def _entry_problem(path: str) -> str | None:
@@ -73,9 +94,11 @@ def _entry_problem(path: str) -> str | None:
     followed out of the root.
     """
     try:
-        st = os.lstat(path)
+        st = fs.lstat(path)
     except (FileNotFoundError, NotADirectoryError):
         return ""
+    except ReaderError as e:
+        return str(e).removeprefix(f"{path}: ")
     except OSError as e:
         return e.strerror or str(e)
     if stat.S_ISLNK(st.st_mode):
@@ -125,9 +148,8 @@ def read_layerdb(layerdb: str) -> LayerDB:
             cache: str | None = None
             size: int | None = None
             try:
-                cache = _opt(os.path.join(path, "cache-id"), CACHE_ID, "cache-id")
-                size = _size(os.path.join(path, "size"))
-            except (ReaderError, FileNotFoundError) as e:
+                cache, size = _read_removing(path)
+            except (ReaderError, OSError) as e:
                 if _gone(path):
                     continue  # the daemon finished the removal while we read
                 out.skipped.append(Skipped(path, str(e)))
@@ -152,12 +174,10 @@ def read_layerdb(layerdb: str) -> LayerDB:
             out.skipped.append(Skipped(path, f"layerdb mount {problem}"))
             continue
         try:
-            mount_id = _opt(os.path.join(path, "mount-id"), MOUNT_ID, "mount-id")
-            init_id = _opt(os.path.join(path, "init-id"), MOUNT_ID, "init-id")
-            parent = _opt(os.path.join(path, "parent"), DIGEST, "parent chain ID")
+            mount_id, init_id, parent = _read_mount(path)
         except FileNotFoundError:
             continue
-        except ReaderError as e:
+        except (ReaderError, OSError) as e:
             # saveMount writes mount-id, init-id and parent one by one into the dir: a mount
             # being created can be read half-written (the inventory reads layerdb again).
             if not fs.recently_changed(path):

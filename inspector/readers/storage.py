@@ -35,25 +35,38 @@ def _read_overlay_dir(path: str, name: str, st: os.stat_result) -> StorageDir:
     problems: list[str] = []
     link: str | None = None
     lower: tuple[str, ...] = ()
+    names: set[str] = set()
+    diff_st: os.stat_result | None = None
     try:
-        link = fs.read_optional_text(os.path.join(path, "link"), 128)
-        if link is not None and not LINK_NAME.fullmatch(link):
-            problems.append("link file does not hold a base32 short name")
-            link = None
+        d = fs.Dir(path)
+    except FileNotFoundError:
+        d = None  # removed while we read: the inventory's recheck drops it
     except ReaderError as e:
-        problems.append(str(e))
-    try:
-        raw = fs.read_optional_text(os.path.join(path, "lower"), LOWER_CAP)
-        if raw:
-            lower = tuple(raw.split(":"))
-    except ReaderError as e:
-        problems.append(str(e))
-    try:
-        names = set(os.listdir(path))
-    except OSError as e:
-        problems.append(f"cannot list: {e.strerror}")
-        names = set()
-    diff_st = fs.lstat_or_none(os.path.join(path, "diff"))
+        problems.append(f"cannot list: {str(e).removeprefix(path + ': ')}")
+        d = None
+    if d is not None:
+        with d:
+            try:
+                link = d.read_text("link", 128)
+                if link is not None and not LINK_NAME.fullmatch(link):
+                    problems.append("link file does not hold a base32 short name")
+                    link = None
+            except ReaderError as e:
+                problems.append(str(e))
+            try:
+                raw = d.read_text("lower", LOWER_CAP)
+                if raw:
+                    lower = tuple(raw.split(":"))
+            except ReaderError as e:
+                problems.append(str(e))
+            try:
+                names = set(d.names())
+            except ReaderError as e:
+                problems.append(f"cannot list: {str(e).removeprefix(path + ': ')}")
+            try:
+                diff_st = d.lstat("diff")
+            except OSError as e:
+                problems.append(f"{path}/diff: {e.strerror or e}")
     return StorageDir(
         name=name,
         path=path,
@@ -78,7 +91,11 @@ def read_overlay2(home: str) -> StorageArea:
         return area
     for name in names:
         path = os.path.join(home, name)
-        st = fs.lstat_or_none(path)
+        try:
+            st = fs.lstat_or_none(path)
+        except ReaderError as e:
+            area.skipped.append(Skipped(path, str(e)))
+            continue
         if st is None:
             continue
         if name == "l" and stat.S_ISDIR(st.st_mode):
@@ -102,10 +119,10 @@ def read_short_links(ldir: str, skipped: list[Skipped]) -> dict[str, ShortLink]:
     for name in names:
         path = os.path.join(ldir, name)
         try:
-            target: str | None = os.readlink(path)
+            target: str | None = fs.readlink(path)
         except FileNotFoundError:
             continue
-        except OSError:
+        except (OSError, ReaderError):
             target = None  # not a symlink
         target_dir = None
         if target is not None:
@@ -127,7 +144,11 @@ def read_vfs(driver_dir: str) -> StorageArea:
         return area
     for name in names:
         path = os.path.join(home, name)
-        st = fs.lstat_or_none(path)
+        try:
+            st = fs.lstat_or_none(path)
+        except ReaderError as e:
+            area.skipped.append(Skipped(path, str(e)))
+            continue
         if st is None:
             continue
         if not stat.S_ISDIR(st.st_mode):

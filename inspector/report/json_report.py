@@ -46,6 +46,9 @@ def finding_dict(f: Finding) -> dict[str, Any]:
     }
     if f.kind.value == "dangling_image":
         d["image_id"] = f.object_id
+    if f.count > 1:
+        d["count"] = f.count
+        d["examples"] = list(f.examples)
     return d
 
 
@@ -150,6 +153,7 @@ def to_dict(report: Report, generated_at: dt.datetime | None = None) -> dict[str
             "links": r.links,
             "containers": list(r.containers),
             "in_docker_df": r.in_docker_df,
+            "mounted": r.mounted,
         }
         for r in report.volumes
     ]

@@ -9,8 +9,9 @@ Label values come from a hostile root (tags, container and volume names): the cl
 escapes quotes, backslashes and newlines, but a valid label can still carry terminal escapes
 or be megabytes long, so each value is also passed through textsafe.clean() and capped.
 
-The file is written with prometheus_client.write_to_textfile: a temporary file beside it, then
-rename(2), so the collector never reads half a file.
+The file is written through inspector.outputs: a fresh temporary file beside it (a hidden
+name not ending in .prom, so the collector skips it), then rename(2), so the collector never
+reads half a file; its directory is checked against the data root at that moment.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import hashlib
 from collections.abc import Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING
 
-from prometheus_client import CollectorRegistry, write_to_textfile
+from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
@@ -252,9 +253,21 @@ def registry(result: AuditResult) -> CollectorRegistry:
     return reg
 
 
-def write(path: str, result: AuditResult) -> None:
-    """Write the textfile atomically (temp file in the same directory, then rename)."""
-    write_to_textfile(path, registry(result))
+def write(path: str, result: AuditResult, roots: Sequence[str]) -> None:
+    """Write the textfile atomically (temp file in the same directory, then rename).
+
+    OSError when it cannot be written; OutputRefused when its directory is, now, inside
+    one of `roots`.
+    """
+    from inspector import outputs
+
+    outputs.write_file(
+        path,
+        generate_latest(registry(result)),
+        roots,
+        label="--prometheus",
+        hint="; write it elsewhere (e.g. node_exporter's textfile directory)",
+    )
 
 
 __all__ = ["AuditCollector", "label", "registry", "write"]

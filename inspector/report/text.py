@@ -173,7 +173,7 @@ def render(report: Report, top: int = 10) -> str:
                     "anonymous" if v.anonymous else "named",
                     clean(v.driver),
                     str(vr.links),
-                    size(vr.size),
+                    size(vr.size) if vr.mounted is None else clean(vr.mounted),
                 ]
             )
         out += _table(["VOLUME NAME", "KIND", "DRIVER", "LINKS", "SIZE"], rows, {3, 4})

@@ -4,6 +4,6 @@ Layout: ``app.py`` (thin App, the load/export workers, the one worker-error hand
 ``app.tcss`` (styles), ``screens/`` (main tabs, image drill-down, detail pages, help, export),
 ``widgets/`` (the filterable/sortable table, overview, status bar, one view per tab),
 ``rows.py`` and ``details.py`` (pure Report → table rows / detail sections),
-``safe.py`` (every string from the data root becomes inert ``rich.text.Text``) and
+``safe.py`` (the one way text reaches the screen: ``Inert``, escaped, never markup) and
 ``sample.py`` (filesystem-neutral report for screenshots and snapshot tests).
 """

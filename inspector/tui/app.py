@@ -27,9 +27,8 @@ from inspector.analysis.results import Report
 from inspector.errors import InspectorError, UsageError
 from inspector.inventory import Progress
 from inspector.model import Inventory
-from inspector.textsafe import clean
 from inspector.tui.rows import Prepared, prepare
-from inspector.tui.safe import inside
+from inspector.tui.safe import inside, t
 from inspector.tui.screens.export import ExportScreen, check_path
 from inspector.tui.screens.help import HelpScreen
 from inspector.tui.screens.main import TABS, MainScreen
@@ -224,11 +223,17 @@ class InspectorApp(App[int]):
             text = f"{error.strerror or error}: {error.filename or ''}".rstrip(": ")
         else:
             text = f"internal error: {type(error).__name__}: {error} (please report this)"
-        what = "Loading" if event.worker.group == "load" else "Export"
-        self.notify(clean(text), title=f"{what} failed", severity="error", markup=False, timeout=15)
-        if event.worker.group == "load":
+        loading = event.worker.group == "load"
+        self.notify(
+            t(text).plain,  # escaped; markup=False keeps brackets in it literal
+            title="Loading failed" if loading else "Export failed",
+            severity="error",
+            markup=False,
+            timeout=15,
+        )
+        if loading:
             self.measuring = False
-            self.main.status.failed(f"{what} failed: {clean(text)}")
+            self.main.status.failed(f"Loading failed: {text}")
 
     # -- export -------------------------------------------------------------------------
 
@@ -252,7 +257,13 @@ class InspectorApp(App[int]):
 
     @work(thread=True, group="export", exit_on_error=False)
     def export(self, path: str) -> None:
-        """Write the JSON report of the current report to `path` (outside the root)."""
+        """Write the JSON report of the current report to `path` (outside the root).
+
+        The dialog's check is on the name, when it was typed; the binding one is made by
+        outputs.write_file on the directory at write time (a fresh temp file renamed over
+        `path`: a symlink there is replaced, never written through).
+        """
+        from inspector import outputs
         from inspector.report import json_report
 
         report = self.report
@@ -261,15 +272,19 @@ class InspectorApp(App[int]):
         problem = check_path(path, self.roots())
         if problem is not None or any(inside(path, r) for r in self.roots()):
             raise UsageError(problem or "that path is inside the data root")
-        text = json_report.render(report)
-        with open(path, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        self.post_message(self.Exported(path, len(text.encode("utf-8"))))
+        data = json_report.render(report).encode("utf-8")
+        try:
+            outputs.write_file(
+                path, data, self.roots(), label="export to", hint="; write the report elsewhere"
+            )
+        except OSError as e:
+            raise UsageError(f"cannot write {path}: {e.strerror or e}") from e
+        self.post_message(self.Exported(path, len(data)))
 
     def on_inspector_app_exported(self, message: Exported) -> None:
         note = "" if self.report is None or self.report.measured else " (sizes not measured yet)"
         self.notify(
-            f"Report written to {clean(os.path.abspath(message.path))}{note}",
+            t(f"Report written to {os.path.abspath(message.path)}{note}").plain,
             title="Exported",
             markup=False,
         )

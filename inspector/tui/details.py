@@ -1,49 +1,54 @@
 """Detail panes: key/value sections for one object, as Rich renderables (pure functions).
 
-Every value passes through :func:`inspector.tui.safe.t`: no string from the data root is
-ever parsed as markup.
+Keys and values are data (label keys, mount destinations, paths): :func:`render_sections`
+turns every string into :class:`inspector.tui.safe.Inert` text, keys as well as values, so
+no string from the data root is ever sent to the terminal raw or parsed as markup.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 
-from rich.console import Group, RenderableType
+from rich.console import Group
 from rich.table import Table
-from rich.text import Text
 
 from inspector.analysis.results import Finding
 from inspector.tui.rows import SEVERITY_STYLE, Index, history_for_layers, shared_with
-from inspector.tui.safe import short, size, stamp, t
+from inspector.tui.safe import Inert, line, short, size, stamp, t
 
-Value = str | Text | None
-Section = tuple[str, Sequence[tuple[str, Value]]]
+Key = str | Inert
+Value = str | Inert | None
+Section = tuple[str, Sequence[tuple[Key, Value]]]
 
 
-def render_sections(sections: Iterable[Section]) -> RenderableType:
+def render_sections(sections: Iterable[Section]) -> Group:
     """Sections as titled two-column grids (empty values are left out)."""
-    parts: list[RenderableType] = []
+    parts: list[Inert | Table] = []
     for title, items in sections:
         shown = [(k, v) for k, v in items if v is not None and (not isinstance(v, str) or v)]
         if not shown:
             continue
         if parts:
-            parts.append(Text(""))
-        parts.append(Text(title, style="bold underline"))
+            parts.append(line())
+        parts.append(line(title, style="bold underline"))
         grid = Table.grid(padding=(0, 2))
         grid.add_column(style="bold", no_wrap=True)
         grid.add_column(overflow="fold")
         for key, value in shown:
-            grid.add_row(Text(key), value if isinstance(value, Text) else t(value))
+            grid.add_row(_inert(key), _inert(value))
         parts.append(grid)
     return Group(*parts)
+
+
+def _inert(s: str | Inert | None) -> Inert:
+    return s if isinstance(s, Inert) else t(s)
 
 
 def _join(items: Iterable[str]) -> str:
     return ", ".join(items)
 
 
-def _mapping(m: Mapping[str, str]) -> list[tuple[str, Value]]:
+def _mapping(m: Mapping[str, str]) -> list[tuple[Key, Value]]:
     return [(k, v) for k, v in sorted(m.items())]
 
 
@@ -105,7 +110,7 @@ def layer_sections(ix: Index, chain_id: str) -> list[Section]:
     r = ix.layers[chain_id]
     layer = r.layer
     inv = ix.report.inventory
-    lower: list[tuple[str, Value]] = []
+    lower: list[tuple[Key, Value]] = []
     by_cache = {lr.layer.cache_id: lr for lr in ix.report.layers}
     for i, entry in enumerate(r.lower):
         name = entry.removeprefix("l/")
@@ -155,12 +160,12 @@ def container_sections(ix: Index, cid: str) -> list[Section]:
     r = ix.containers[cid]
     c = r.container
     image = c.image_ref or ix.image_name(c.image_id)
-    mounts: list[tuple[str, Value]] = []
+    mounts: list[tuple[Key, Value]] = []
     for m in c.mounts:
         src = m.name if m.type == "volume" else ix.rel(m.source)
         mode = "rw" if m.rw else "ro"
         mounts.append((m.destination, f"{m.type} {src} ({mode})"))
-    logs: list[tuple[str, Value]] = [
+    logs: list[tuple[Key, Value]] = [
         ("File", f"{ix.rel(lf.path)}  ({size(lf.size)})") for lf in c.logs
     ]
     return [

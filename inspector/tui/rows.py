@@ -1,7 +1,7 @@
 """Table data for every view, built from a Report: pure functions, no widgets.
 
-Each builder returns a :class:`TableData`: column specs plus rows whose cells are inert
-:class:`rich.text.Text` (see :mod:`inspector.tui.safe`), with a sort value per column and a
+Each builder returns a :class:`TableData`: column specs plus rows whose cells are
+:class:`inspector.tui.safe.Inert` text, with a sort value per column and a
 lower-cased search text. Rows are returned in a deterministic order (sorted by their key);
 the widget sorts them for display.
 """
@@ -10,8 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-
-from rich.text import Text
 
 from inspector.analysis.results import (
     ContainerRow,
@@ -23,7 +21,7 @@ from inspector.analysis.results import (
     VolumeRow,
 )
 from inspector.textsafe import clean
-from inspector.tui.safe import rel, short, size, stamp, t
+from inspector.tui.safe import Inert, rel, short, size, stamp, t
 
 SortValue = int | str
 
@@ -44,7 +42,7 @@ class Row:
     """One row: a unique key, the cells, a sort value per cell, and its search text."""
 
     key: str
-    cells: tuple[Text, ...]
+    cells: tuple[Inert, ...]
     values: tuple[SortValue, ...]
     haystack: str
 
@@ -65,8 +63,8 @@ class TableData:
     sort_reverse: bool = False
 
 
-Cell = tuple[str | Text, SortValue]
-"""A cell's display (plain str, escaped here; or ready Text) and its sort value."""
+Cell = tuple[str | Inert, SortValue]
+"""A cell's display (a str, escaped and cut here; or ready Inert text) and its sort value."""
 
 SEVERITY_STYLE = {
     Severity.ERROR: "bold red",
@@ -78,11 +76,11 @@ SEVERITY_RANK = {Severity.ERROR: 2, Severity.WARNING: 1, Severity.INFO: 0}
 
 def make_row(key: str, columns: Sequence[Column], cells: Sequence[Cell], extra: str = "") -> Row:
     """Build a Row: escape and clip the display strings, collect the search text."""
-    texts: list[Text] = []
+    texts: list[Inert] = []
     values: list[SortValue] = []
     plain: list[str] = [clean(key), clean(extra)]
     for col, (shown, value) in zip(columns, cells, strict=True):
-        text = shown if isinstance(shown, Text) else t(shown, width=col.width)
+        text = shown if isinstance(shown, Inert) else t(shown, width=col.width)
         if col.numeric:
             text.justify = "right"
         texts.append(text)
@@ -197,7 +195,7 @@ def layers_table(ix: Index) -> TableData:
     rows = []
     for r in sorted(ix.report.layers, key=lambda r: r.layer.chain_id):
         diff = ix.rel(r.diff_dir) if r.diff_dir else ""
-        shown: str | Text = diff
+        shown: str | Inert = diff
         if not r.dir_exists:
             shown = t(f"{diff} (missing)" if diff else "(missing)", "red", width=30)
         users = len(r.images) + len(r.containers)
@@ -366,7 +364,7 @@ def image_layers_table(ix: Index, iid: str) -> TableData:
     for n, (chain_id, diff_id) in enumerate(zip(row.chain, row.image.diff_ids, strict=False)):
         lr = ix.layers.get(chain_id)
         if lr is None:
-            diff_dir: str | Text = t("(missing layer)", "red")
+            diff_dir: str | Inert = t("(missing layer)", "red")
             dd_sort = ""
             lsize = -1
         else:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
@@ -12,7 +11,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Static
 
 from inspector.tui.details import Section, render_sections
-from inspector.tui.safe import t
+from inspector.tui.safe import line, t
 
 
 class DetailScreen(Screen[None]):
@@ -29,7 +28,7 @@ class DetailScreen(Screen[None]):
         yield Static(t(self.heading, "bold"), classes="screen-title")
         with VerticalScroll(classes="detail-body"):
             yield Static(render_sections(self.sections), classes="detail-content")
-        yield Static(Text("Esc: back"), classes="screen-hint")
+        yield Static(line("Esc: back"), classes="screen-hint")
         yield Footer()
 
     def on_mount(self) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable
 
-from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -50,12 +49,12 @@ class ExportScreen(ModalScreen[str | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog export-dialog"):
-            yield Static(Text("Export the JSON report", style="bold"), classes="dialog-title")
-            yield Static(Text("Write the report (schema_version 1) to:"))
-            yield Input(value=self.initial, id="export-path")
-            yield Static(Text(""), id="export-error")
+            yield Static(t("Export the JSON report", "bold"), classes="dialog-title")
+            yield Static(t("Write the report (schema_version 1) to:"))
+            yield Input(value=t(self.initial).plain, id="export-path")
+            yield Static(t(""), id="export-error")
             yield Static(
-                Text("Enter: export (replaces an existing file)   Esc: cancel", style="dim"),
+                t("Enter: export (replaces an existing file)   Esc: cancel", "dim"),
                 classes="dialog-hint",
             )
 

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from rich.table import Table
-from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
+
+from inspector.tui.safe import line
 
 #: (keys, what they do): the single list the help dialog shows.
 KEYS: tuple[tuple[str, str], ...] = (
@@ -32,7 +33,7 @@ def keys_table() -> Table:
     table.add_column(style="bold cyan", no_wrap=True)
     table.add_column()
     for keys, what in KEYS:
-        table.add_row(Text(keys), Text(what))
+        table.add_row(line(keys), line(what))
     return table
 
 
@@ -46,11 +47,11 @@ class HelpScreen(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog help-dialog"):
-            yield Static(Text("Keys", style="bold"), classes="dialog-title")
+            yield Static(line("Keys", style="bold"), classes="dialog-title")
             with VerticalScroll():
                 yield Static(keys_table())
             yield Static(
-                Text(
+                line(
                     "Everything is read-only: docker-inspector never writes under the data "
                     "root and never runs a remedy. Esc closes.",
                     style="dim",

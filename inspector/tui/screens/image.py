@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -12,7 +11,7 @@ from textual.widgets import Footer, Static
 
 from inspector.tui.details import image_layer_sections, image_sections, render_sections
 from inspector.tui.rows import Index, chain_of_row_key, image_layers_table
-from inspector.tui.safe import short, t
+from inspector.tui.safe import line, short, t
 from inspector.tui.screens.detail import DetailScreen
 from inspector.tui.widgets.report_table import ReportTable
 
@@ -35,13 +34,13 @@ class ImageScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         name = self.ix.image_name(self.image_id)
         yield Static(
-            Text.assemble(("Image ", "bold"), t(name, "bold"), "  ", short(self.image_id)),
+            line(("Image ", "bold"), t(name, "bold"), "  ", short(self.image_id)),
             classes="screen-title",
         )
         with VerticalScroll(classes="image-info"):
             yield Static(render_sections(image_sections(self.ix, self.image_id)))
         yield ReportTable(id="image-layers")
-        yield Static(Text(""), classes="layer-detail")
+        yield Static(line(), classes="layer-detail")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -53,7 +52,7 @@ class ImageScreen(Screen[None]):
     def _show_layer(self, key: str | None) -> None:
         pane = self.query_one(".layer-detail", Static)
         if key is None:
-            pane.update(Text("No layer selected."))
+            pane.update(line("No layer selected."))
             return
         n = int(key.split(":", 1)[0])
         pane.update(render_sections(image_layer_sections(self.ix, self.image_id, n)))

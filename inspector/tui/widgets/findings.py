@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.screen import Screen
@@ -10,6 +9,7 @@ from textual.widgets import Static
 
 from inspector.tui.details import finding_sections, render_sections
 from inspector.tui.rows import Index, TableData, findings_table
+from inspector.tui.safe import line
 from inspector.tui.widgets.report_table import ReportTable
 from inspector.tui.widgets.views import TableView
 
@@ -19,7 +19,7 @@ class FindingsView(TableView):
 
     def compose(self) -> ComposeResult:
         yield from super().compose()
-        yield Static(Text("No finding selected."), classes="finding-detail")
+        yield Static(line("No finding selected."), classes="finding-detail")
 
     def build(self, ix: Index) -> TableData:
         return findings_table(ix)
@@ -40,7 +40,7 @@ class FindingsView(TableView):
         pane = self.query_one(".finding-detail", Static)
         finding = self.index.findings.get(key) if self.index and key else None
         if finding is None:
-            pane.update(Text("No findings." if not self.shown else "No finding selected."))
+            pane.update(line("No findings." if not self.shown else "No finding selected."))
             return
         sections = finding_sections(self.index, finding) if self.index else []
         pane.update(render_sections(sections[1:]))

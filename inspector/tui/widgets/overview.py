@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from rich.console import Group, RenderableType
+from rich.console import Group
 from rich.table import Table
-from rich.text import Text
 from textual import events
 from textual.app import ComposeResult
 from textual.containers import Horizontal, VerticalScroll
@@ -12,7 +11,7 @@ from textual.widgets import Static
 
 from inspector.analysis.results import Report
 from inspector.tui.rows import SEVERITY_STYLE, Index
-from inspector.tui.safe import size, t
+from inspector.tui.safe import Inert, line, size, t
 
 BAR_WIDTH = 24
 TOP_FINDINGS = 8
@@ -21,23 +20,23 @@ NARROW = 110
 ACTIVE_STATES = ("running", "paused", "restarting")
 
 
-def bar(value: int, biggest: int, width: int = BAR_WIDTH) -> Text:
+def bar(value: int, biggest: int, width: int = BAR_WIDTH) -> Inert:
     """A horizontal bar of `width` cells, filled in proportion to value / biggest."""
     filled = round(width * value / biggest) if biggest > 0 else 0
     if value > 0:
         filled = max(filled, 1)
-    return Text.assemble(("█" * filled, "green"), ("░" * (width - filled), "grey35"))
+    return line(("█" * filled, "green"), ("░" * (width - filled), "grey35"))
 
 
-def header(report: Report, root_label: str) -> RenderableType:
+def header(report: Report, root_label: str) -> Inert:
     """The root, its driver and image store, and whether sizes are measured."""
     info = report.inventory.root
     state = (
-        Text("measured", style="green")
+        line("measured", style="green")
         if report.measured
-        else Text("recorded sizes only (measuring…)", style="yellow")
+        else line("recorded sizes only (measuring…)", style="yellow")
     )
-    return Text.assemble(
+    return line(
         ("Data root ", "bold"),
         t(root_label),
         "   driver ",
@@ -49,26 +48,30 @@ def header(report: Report, root_label: str) -> RenderableType:
     )
 
 
-def notes(report: Report) -> RenderableType | None:
+def notes(report: Report) -> Group | None:
     """RootInfo.notes (unsupported driver, containerd store, …) and unsupported roots."""
     info = report.inventory.root
-    lines: list[Text] = []
+    lines: list[Inert] = []
     if not info.supported:
         lines.append(
-            Text("This root's images are stored where this tool cannot read them yet.", "bold")
+            line(
+                "This root's images are stored where this tool cannot read them yet.", style="bold"
+            )
         )
-    lines += [Text.assemble(("! ", "bold"), t(n)) for n in info.notes]
+    lines += [line(("! ", "bold"), t(n)) for n in info.notes]
     if info.other_drivers:
         lines.append(t("Other storage driver dirs hold data: " + ", ".join(info.other_drivers)))
     return Group(*lines) if lines else None
 
 
-def categories(report: Report, bar_width: int = BAR_WIDTH) -> RenderableType:
+def categories(report: Report, bar_width: int = BAR_WIDTH) -> Group:
     """Bytes under the root by category, largest first, with bars; empty ones on one line."""
     tot = report.totals
-    title = Text("Disk usage by category", "bold underline")
+    title = line("Disk usage by category", style="bold underline")
     if not report.measured:
-        pending = Text("Not measured yet: the categories fill in when measuring ends.", "yellow")
+        pending = line(
+            "Not measured yet: the categories fill in when measuring ends.", style="yellow"
+        )
         return Group(title, pending)
     # Fixed columns, and the description takes what is left (cut with … when narrow).
     table = Table(box=None, padding=(0, 1), show_edge=False, expand=True)
@@ -84,19 +87,19 @@ def categories(report: Report, bar_width: int = BAR_WIDTH) -> RenderableType:
         if c.disk or c.apparent:
             table.add_row(
                 t(c.name),
-                size(c.disk),
-                size(c.apparent),
+                t(size(c.disk)),
+                t(size(c.apparent)),
                 bar(c.disk, biggest, bar_width),
                 t(c.description),
             )
-    table.add_row(Text("total", "bold"), Text(size(tot.disk_total), "bold"), "", "", "")
-    parts: list[RenderableType] = [title, table]
+    table.add_row(line("total", style="bold"), line(size(tot.disk_total), style="bold"), "", "", "")
+    parts: list[Inert | Table] = [title, table]
     if empty:
-        parts.append(Text("  nothing in: " + ", ".join(sorted(empty)), "dim"))
+        parts.append(line("  nothing in: " + ", ".join(sorted(empty)), style="dim"))
     return Group(*parts)
 
 
-def docker_view(report: Report) -> RenderableType:
+def docker_view(report: Report) -> Group:
     """What `docker system df` would print, plus the logs."""
     tot = report.totals
     listed = [r for r in report.images if not r.intermediate]
@@ -110,36 +113,39 @@ def docker_view(report: Report) -> RenderableType:
     table.add_column("SIZE", justify="right", no_wrap=True, min_width=9)
     table.add_row(
         "Images",
-        str(len(listed)),
-        str(sum(1 for r in listed if r.containers)),
-        size(tot.docker_images_size),
+        t(str(len(listed))),
+        t(str(sum(1 for r in listed if r.containers))),
+        t(size(tot.docker_images_size)),
     )
     table.add_row(
-        "Containers", str(len(report.containers)), str(running), size(tot.docker_containers_size)
+        "Containers",
+        t(str(len(report.containers))),
+        t(str(running)),
+        t(size(tot.docker_containers_size)),
     )
     table.add_row(
         "Local Volumes",
-        str(len(dfvols)),
-        str(sum(1 for r in dfvols if r.links)),
-        size(tot.docker_volumes_size),
+        t(str(len(dfvols))),
+        t(str(sum(1 for r in dfvols if r.links))),
+        t(size(tot.docker_volumes_size)),
     )
     table.add_row(
         "Build Cache",
-        str(len(records)),
-        str(sum(1 for r in records if r.in_use)),
-        size(tot.docker_build_cache_size),
+        t(str(len(records))),
+        t(str(sum(1 for r in records if r.in_use))),
+        t(size(tot.docker_build_cache_size)),
     )
-    table.add_row("Logs", "", "", size(tot.log_size))
-    return Group(Text("Docker's view (system df)", "bold underline"), table)
+    table.add_row("Logs", "", "", t(size(tot.log_size)))
+    return Group(line("Docker's view (system df)", style="bold underline"), table)
 
 
-def top_findings(ix: Index, limit: int = TOP_FINDINGS) -> RenderableType:
+def top_findings(ix: Index, limit: int = TOP_FINDINGS) -> Group:
     """What findings can free, and the largest of them (the Findings tab has them all)."""
     report = ix.report
-    title = Text("Top findings", "bold underline")
+    title = line("Top findings", style="bold underline")
     if not report.findings:
-        return Group(title, Text("None: nothing to clean up.", "green"))
-    reclaim = Text.assemble(
+        return Group(title, line("None: nothing to clean up.", style="green"))
+    reclaim = line(
         (size(report.totals.reclaimable), "bold green"),
         f" reclaimable · {len(report.findings)} finding(s) · 6: all",
     )
@@ -151,8 +157,8 @@ def top_findings(ix: Index, limit: int = TOP_FINDINGS) -> RenderableType:
     for _, f in ranked[:limit]:
         table.add_row(
             t(f.severity.value, SEVERITY_STYLE.get(f.severity, "")),
-            size(f.bytes),
-            Text.assemble(t(f.kind.value, "bold"), " ", t(ix.rel(f.path))),
+            t(size(f.bytes)),
+            line(t(f.kind.value, "bold"), " ", t(ix.rel(f.path))),
         )
     return Group(title, reclaim, table)
 
@@ -168,12 +174,12 @@ class Overview(VerticalScroll):
         self.index: Index | None = None
 
     def compose(self) -> ComposeResult:
-        yield Static(Text("Reading the data root…"), id="ov-header")
-        yield Static(Text(""), id="ov-notes", classes="notes")
-        yield Static(Text(""), id="ov-categories", classes="block")
+        yield Static(line("Reading the data root…"), id="ov-header")
+        yield Static(line(), id="ov-notes", classes="notes")
+        yield Static(line(), id="ov-categories", classes="block")
         with Horizontal(classes="block ov-bottom"):
-            yield Static(Text(""), id="ov-docker")
-            yield Static(Text(""), id="ov-findings")
+            yield Static(line(), id="ov-docker")
+            yield Static(line(), id="ov-findings")
 
     def show(self, ix: Index) -> None:
         """Render a report."""
@@ -183,7 +189,7 @@ class Overview(VerticalScroll):
         note = notes(report)
         pane = self.query_one("#ov-notes", Static)
         pane.display = note is not None
-        pane.update(note if note is not None else Text(""))
+        pane.update(note if note is not None else line())
         narrow = 0 < self.size.width < NARROW
         bar_width = BAR_WIDTH // 2 if narrow else BAR_WIDTH
         self.query_one("#ov-categories", Static).update(categories(report, bar_width))

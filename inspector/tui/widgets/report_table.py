@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -11,6 +10,7 @@ from textual.message import Message
 from textual.widgets import DataTable, Input, Static
 
 from inspector.tui.rows import Row, SortValue, TableData
+from inspector.tui.safe import Inert, line
 
 ARROW_DOWN = "▼"
 ARROW_UP = "▲"
@@ -81,13 +81,13 @@ class ReportTable(Vertical):
         self.widths: list[int] = []
 
     def compose(self) -> ComposeResult:
-        yield Static(Text(""), classes="caption")
+        yield Static(line(), classes="caption")
         yield FilterInput(placeholder="filter (Enter: back to the table, Esc: clear)")
-        table: DataTable[Text] = DataTable(cursor_type="row", zebra_stripes=True)
+        table: DataTable[Inert] = DataTable(cursor_type="row", zebra_stripes=True)
         yield table
 
     @property
-    def table(self) -> DataTable[Text]:
+    def table(self) -> DataTable[Inert]:
         return self.query_one(DataTable)
 
     @property
@@ -138,7 +138,7 @@ class ReportTable(Vertical):
             mark = ""
             if i == self.sort_column:
                 mark = ARROW_DOWN if self.sort_reverse else ARROW_UP
-            label = Text(col.label + (mark and " " + mark), style="bold" if mark else "")
+            label = line(col.label + (mark and " " + mark), style="bold" if mark else "")
             if col.numeric:
                 label.justify = "right"
             table.add_column(label, width=self.widths[i], key=col.key)
@@ -157,14 +157,13 @@ class ReportTable(Vertical):
             return
         col = data.columns[self.sort_column]
         arrow = ARROW_DOWN if self.sort_reverse else ARROW_UP
-        parts = [
-            Text(data.name.capitalize(), style="bold"),
-            Text(f"  {len(self.shown)} of {len(data.rows)}  ·  sorted by {col.label} {arrow}"),
-        ]
-        if self.filter_text:
-            parts.append(Text("  ·  filter: "))
-            parts.append(Text(self.filter_text, style="reverse"))
-        self.query_one(".caption", Static).update(Text.assemble(*parts))
+        caption = line(
+            (data.name.capitalize(), "bold"),
+            f"  {len(self.shown)} of {len(data.rows)}  ·  sorted by {col.label} {arrow}",
+        )
+        if self.filter_text:  # typed or pasted: escaped like data
+            caption.append("  ·  filter: ").append(self.filter_text, "reverse")
+        self.query_one(".caption", Static).update(caption)
 
     # -- actions ------------------------------------------------------------------------
 
