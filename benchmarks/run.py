@@ -247,11 +247,10 @@ def build_real_root(lab: object, layer_files: int, log: Callable[[str], None]) -
 
 def count_files(root: str) -> dict[str, int]:
     """Entries per kind of tree, from a full scan (no cache)."""
-    from inspector import inventory, scan
+    from inspector import inventory, measure
 
     inv = inventory.read(root)
-    res = scan.scan(inv, full=True, cache=False)
-    used = res.inventory.usage
+    used = measure.measure(inv, full=True, cache=False).usage
     layer_dirs = {la.cache_id for la in inv.layers.values()}
     counts = {"image layer dirs": 0, "container layer dirs": 0, "volumes": 0}
     for name, d in inv.storage_dirs.items():
@@ -269,17 +268,7 @@ TUI_SNIPPET = r"""
 import asyncio, sys, time
 t0 = time.perf_counter()
 root = sys.argv[1]
-try:
-    from inspector.tui.app import make_app
-except ImportError:
-    make_app = None
-if make_app is None:
-    # TODO(tui): inspector.tui.app.make_app is not there yet: time read + analyze instead.
-    from inspector import inventory
-    from inspector.analysis import analyze
-    analyze(inventory.read(root))
-    print(f"{time.perf_counter() - t0:.4f} fallback")
-    raise SystemExit(0)
+from inspector.tui.app import make_app
 
 async def main() -> None:
     app = make_app(root=root)

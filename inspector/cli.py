@@ -11,31 +11,18 @@ import contextlib
 import os
 import sys
 from collections.abc import Sequence
-from enum import IntEnum
 from typing import TYPE_CHECKING
 
 from inspector import __version__
-from inspector.errors import InspectorError, RootError, UsageError
+
+# ExitCode, error and warn live in diagnostics (shared with the audit, which must not import
+# this module); they are imported here by name, so `cli.ExitCode` etc. still work.
+from inspector.diagnostics import PROG, ExitCode, error, exit_code_for, warn
+from inspector.errors import RootError, UsageError
 from inspector.root import DEFAULT_ROOT
-from inspector.textsafe import clean
 
 if TYPE_CHECKING:
     from inspector.analysis.results import Report
-
-PROG = "docker-inspector"
-
-
-class ExitCode(IntEnum):
-    """Process exit codes (stable; documented in --help and README)."""
-
-    OK = 0
-    """Success (audit: no threshold crossed)."""
-    THRESHOLD = 1
-    """audit: at least one threshold crossed or --fail-on kind found."""
-    USAGE = 2
-    """Bad arguments or config, unreadable or invalid data root, daemon unreachable."""
-    INTERNAL = 3
-    """A bug: an unexpected error (please report it with the message)."""
 
 
 EPILOG = """\
@@ -49,16 +36,6 @@ exit codes:
 docker-inspector never writes under the data root; it reads it offline.
 Without --root it reads /var/lib/docker; try --root sample_data/root for the bundled sample.
 """
-
-
-def error(msg: str) -> None:
-    """Print one diagnostic line to stderr."""
-    print(f"{PROG}: error: {clean(msg)}", file=sys.stderr)
-
-
-def warn(msg: str) -> None:
-    """Print one warning line to stderr."""
-    print(f"{PROG}: warning: {clean(msg)}", file=sys.stderr)
 
 
 def _add_root(p: argparse.ArgumentParser, top: bool = False) -> None:
@@ -173,21 +150,22 @@ def _write(text: str, output: str | None, roots: Sequence[str]) -> None:
 
 
 def run_report(ns: argparse.Namespace, root: str) -> int:
-    """`report`: build the model, analyse, print."""
-    from inspector import inventory
-    from inspector.analysis import Options, analyze
+    """`report`: run the pipeline, render, print."""
+    from inspector import pipeline
     from inspector.units import parse_size
 
-    opts = Options(large_log_bytes=parse_size(ns.large_log))
     if ns.full and ns.no_sizes:
         raise UsageError("--full walks every tree; it cannot be combined with --no-sizes")
-    inv = inventory.read(root)
-    roots = (root, inv.root.path)
+    opts = pipeline.Options(
+        sizes=not ns.no_sizes,
+        full=ns.full,
+        cache=not ns.no_cache,
+        large_log_bytes=parse_size(ns.large_log),
+    )
+    roots = (root, os.path.abspath(root))
     if ns.output is not None:
         _check_output_outside(ns.output, roots)
-    if not ns.no_sizes:
-        inv = inventory.measure(inv, full=ns.full, cache=not ns.no_cache)
-    report = analyze(inv, opts)
+    report = pipeline.run(root, opts)
     if ns.format == "json":
         from inspector.report import json_report
 
@@ -266,9 +244,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_tui(root)
         ns = parser.parse_args([*(argv or sys.argv[1:]), "report"]) if ns.command is None else ns
         return run_report(ns, root)
-    except InspectorError as e:
-        error(str(e))
-        return ExitCode.USAGE
     except KeyboardInterrupt:
         error("interrupted")
         return 130
@@ -278,6 +253,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             sys.stdout = open(os.devnull, "w")  # noqa: SIM115
         return ExitCode.OK
     except Exception as e:
+        code = exit_code_for(e)
+        if code is not ExitCode.INTERNAL:
+            error(str(e))
+            return code
         error(f"internal error: {type(e).__name__}: {e} (please report this)")
         if os.environ.get("DOCKER_INSPECTOR_DEBUG"):
             raise

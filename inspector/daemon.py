@@ -26,77 +26,23 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
-from inspector.analysis.results import Finding, ImageRow, Kind, Report, Severity
+# DaemonView and Mismatch are results (analysis.results) so that the presenters can show them
+# without importing this module; it produces them, and re-exports them for its callers.
+from inspector.analysis.results import (
+    DaemonView,
+    Finding,
+    ImageRow,
+    Kind,
+    Mismatch,
+    Report,
+    Severity,
+)
 from inspector.errors import DaemonError
 
 #: Seconds to wait for an API answer: `/system/df` walks every layer on a big host.
 API_TIMEOUT = 600
-
-
-@dataclass(frozen=True, slots=True)
-class DaemonView:
-    """What the daemon said, as plain JSON-like data (no SDK objects)."""
-
-    host: str
-    """The address asked (unix:///…, tcp://…)."""
-    root_dir: str
-    """`DockerRootDir` from /info."""
-    driver: str
-    """`Driver` (storage driver) from /info."""
-    server_version: str
-    df: Mapping[str, Any]
-    """`/system/df`."""
-    images: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
-    """Image ID → inspect output, for the listed images."""
-    history: Mapping[str, Sequence[Mapping[str, Any]]] = field(default_factory=dict)
-    """Image ID → `/images/<id>/history` (newest first, as the API returns it)."""
-    containers: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
-    """Container ID → inspect output."""
-
-
-@dataclass(frozen=True, slots=True)
-class Mismatch:
-    """One difference between the daemon and the offline view."""
-
-    object_type: str
-    """system | daemon | image | layer | container | volume."""
-    object_id: str
-    name: str
-    """Tag, container or volume name (for people); may be empty."""
-    field: str
-    """The API field compared (Size, SizeRw, UpperDir, present, …)."""
-    daemon: int | str | None
-    offline: int | str | None
-    path: str
-    """The offline file or directory the number comes from."""
-
-    def label(self) -> str:
-        """What differs, for people (hostile names included: clean() before printing)."""
-        short = _short(self.object_id)
-        if self.object_type == "system":
-            return "docker system df"
-        if self.object_type == "daemon":
-            return "daemon"
-        if self.object_type == "layer":
-            return f"layer {short} (in image {self.name})"
-        if self.object_type == "volume":
-            return f"volume {self.name}"
-        return f"{self.object_type} {self.name} ({short})"
-
-    def as_dict(self) -> dict[str, Any]:
-        """JSON-ready form."""
-        return {
-            "object_type": self.object_type,
-            "object_id": self.object_id,
-            "name": self.name,
-            "field": self.field,
-            "daemon": self.daemon,
-            "offline": self.offline,
-            "path": self.path,
-        }
 
 
 class DaemonClient:
@@ -178,10 +124,6 @@ def connect(host: str | None = None, timeout: int = API_TIMEOUT) -> DaemonClient
 
 
 # ---------------------------------------------------------------------------- comparison
-
-
-def _short(i: str) -> str:
-    return i.removeprefix("sha256:")[:12]
 
 
 def _dir_name(path: str) -> str:

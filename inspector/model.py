@@ -10,6 +10,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+#: A file or dir modified this recently (or after the scan began) may be a live daemon's work in
+#: progress: readers skip it rather than report it broken, analysis does not judge it.
+LIVE_SLACK_SECONDS = 2.0
+
 
 class ImageStore(StrEnum):
     """Where the daemon keeps images."""
@@ -31,16 +35,31 @@ class Skipped:
 
 @dataclass(frozen=True, slots=True)
 class Usage:
-    """Bytes held by a directory tree, measured with lstat only."""
+    """Bytes held by a directory tree, measured with lstat only: the one walk-result shape.
 
-    apparent: int
+    The walker returns it, the size cache stores it, the analysis reads it (also as the walk of
+    an image layer's diff dir that ``--full`` compares with the recorded size).
+    """
+
+    apparent: int = 0
     """Docker's measure: st_size of non-directories, size 0 skipped, each inode once."""
-    disk: int
+    disk: int = 0
     """Allocated bytes (st_blocks * 512), each (dev, inode) once, directories included."""
     files: int = 0
     """Entries seen (files, links, dirs, specials)."""
     unreadable: tuple[Skipped, ...] = ()
     """Subtrees that could not be listed; the numbers above exclude them."""
+    payload: int = 0
+    """Tar payload bytes of the counted subtree (regular files, each inode once): what the
+    naive diff and BuildKit record as a layer's size."""
+    links: tuple[tuple[int, int, int], ...] = ()
+    """(st_dev, st_ino, allocated bytes) of multi-link inodes with names outside the tree: not
+    in `disk` yet; whoever assembles several trees counts each once per filesystem."""
+
+    @property
+    def complete(self) -> bool:
+        """Whether every part of the tree was read (else nothing can be concluded from it)."""
+        return not self.unreadable
 
     def __add__(self, other: Usage) -> Usage:
         return Usage(
@@ -48,6 +67,8 @@ class Usage:
             self.disk + other.disk,
             self.files + other.files,
             self.unreadable + other.unreadable,
+            self.payload + other.payload,
+            self.links + other.links,
         )
 
 
@@ -278,16 +299,28 @@ class Volume:
 
 @dataclass(frozen=True, slots=True)
 class BuildCacheRecord:
-    """A BuildKit cache record (metadata_v2.db), for `docker builder prune` accounting."""
+    """A BuildKit cache record (metadata_v2.db) as `docker system df -v` lists it.
+
+    Field for field what the Engine API's ``/system/df`` ``BuildCache`` entry holds, so the
+    report, the text summary and the TUI can show the same rows as the CLI.
+    """
 
     id: str
+    """The full record ID (the API's ``ID``); the CLI's table shows its first 12 characters."""
     snapshot: str | None
     size: int | None
     record_type: str = ""
     description: str = ""
+    """``cache.description``: written from a Dockerfile, so hostile: escape before display."""
     in_use: bool = False
     shared: bool = False
     last_used: str | None = None
+    """RFC 3339 UTC (``Z``), microsecond precision; None when never used."""
+    created: str | None = None
+    """RFC 3339 UTC (``Z``), microsecond precision; None when not recorded."""
+    usage_count: int = 0
+    parents: tuple[str, ...] = ()
+    """Parent record IDs (the API's ``Parents``; 20.10's single ``Parent`` is the first)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -303,23 +336,23 @@ class BuildKitInfo:
     readable: bool = True
     """False when BuildKit's state exists but could not be read: ownership is then uncertain."""
 
+    @property
+    def total(self) -> int:
+        """Bytes of every listed record (``docker system df -v``'s sizes summed)."""
+        return sum(r.size or 0 for r in self.records)
 
-@dataclass(frozen=True, slots=True)
-class DiffWalk:
-    """A walked image layer's diff dir, for comparison with its recorded size."""
-
-    apparent: int
-    """directory.Size(diff): what the native overlay diff records."""
-    payload: int
-    """Sum of regular files' sizes, inode once: what naive diff and BuildKit record."""
-    files: int
-    complete: bool
-    """False when part of the tree could not be read (then nothing can be concluded)."""
+    @property
+    def reclaimable(self) -> int:
+        """What ``docker builder prune`` frees: records neither in use nor shared with images."""
+        return sum(r.size or 0 for r in self.records if not r.in_use and not r.shared)
 
 
 @dataclass(frozen=True, slots=True)
 class Inventory:
-    """Everything read from one data root, linked by ID. Built by inventory.build()."""
+    """Everything read from one data root, linked by ID: what inventory.read() returns.
+
+    Final once read: measuring adds nothing to it (see :class:`Measurements`).
+    """
 
     root: RootInfo
     images: Mapping[str, Image]
@@ -335,18 +368,10 @@ class Inventory:
     """Paths of staging leftovers in layerdb/tmp."""
     container_dirs_without_config: tuple[Skipped, ...] = ()
     skipped: tuple[Skipped, ...] = ()
-    usage: Mapping[str, Usage] = field(default_factory=dict)
-    """Measured usage by absolute path (storage dirs, volume _data, areas of the root)."""
     driver_home: str = ""
     """Absolute path of the storage driver's layer directory (overlay2/ or vfs/dir/)."""
     scan_started: float = 0.0
     """time.time() when reading began: dirs changed after it are not judged as orphans."""
-    measured: bool = False
-    """Whether `usage` has been filled in."""
-    vfs_changes: Mapping[str, int] = field(default_factory=dict)
-    """vfs only: container ID → naive-diff size of its writable layer against its init layer."""
-    layer_walks: Mapping[str, DiffWalk] = field(default_factory=dict)
-    """cache-id → walk of an image layer's diff dir (layers walked this run, e.g. --full)."""
     mounts: tuple[Mount, ...] = ()
     """Mount points inside the root when it was read: never walked into."""
 
@@ -365,3 +390,24 @@ class Inventory:
         refs.update(r.cache_id for r in self.removing_layers if r.cache_id)
         refs |= self.buildkit.snapshot_keys
         return refs
+
+
+@dataclass(frozen=True, slots=True)
+class Measurements:
+    """What measuring a root's trees found: inspector.measure's result, next to the Inventory."""
+
+    usage: Mapping[str, Usage] = field(default_factory=dict)
+    """Usage by absolute path (storage dirs, volume dirs, container dirs, areas of the root);
+    hard links counted once per filesystem across all of them."""
+    full: bool = False
+    """Every image layer was walked (``--full``): `layer_walks` is filled and judged."""
+    layer_walks: Mapping[str, Usage] = field(default_factory=dict)
+    """``--full`` only: cache-id → the walk of that image layer's dir, to compare with layerdb."""
+    vfs_changes: Mapping[str, int] = field(default_factory=dict)
+    """vfs only: container ID → naive-diff size of its writable layer against its -init copy."""
+
+    def of(self, path: str | None) -> Usage:
+        """Usage of `path` (zero when it was not measured)."""
+        if path is None:
+            return ZERO
+        return self.usage.get(path, ZERO)

@@ -4,7 +4,8 @@
 # 1. Installs what the tests need when it is missing: Debian's docker.io (dockerd 20.10,
 #    the engine the tests start privately), busybox-static (the base image's only binary)
 #    and prometheus (promtool); a virtualenv (.venv, or $VENV) with `pip install -e '.[test]'`.
-# 2. Runs every check, even after a failure: ruff format --check, ruff check, mypy, pytest.
+# 2. Runs every check, even after a failure: ruff format --check, ruff check, mypy,
+#    lint-imports (the import contracts in pyproject.toml), pytest.
 #    Exits non-zero if any of them failed.
 #
 # The pytest suite starts its own dockerd on a private data root, socket and exec root
@@ -66,6 +67,7 @@ check() {
 check "$VENV/bin/ruff" format --check .
 check "$VENV/bin/ruff" check .
 check "$VENV/bin/mypy"
+check "$VENV/bin/lint-imports"
 check "$VENV/bin/pytest" "$@"
 if [ "$status" -ne 0 ]; then
     echo "==> some checks failed" >&2

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import hashlib
 
-from inspector.analysis import Options, analyze
-from inspector.analysis.sizes import chain_ids
+from inspector import analysis
+from inspector.analysis import Options
+from inspector.analysis.results import Report
+from inspector.ids import chain_ids
 from inspector.model import (
     BuildKitInfo,
     Container,
@@ -14,6 +16,7 @@ from inspector.model import (
     Inventory,
     Layer,
     LogFile,
+    Measurements,
     MountPoint,
     RemovingLayer,
     RootInfo,
@@ -23,6 +26,14 @@ from inspector.model import (
     Usage,
     Volume,
 )
+
+
+def analyze(
+    inv: Inventory, options: Options | None = None, usage: dict[str, Usage] | None = None
+) -> Report:
+    """Analyse a hand-built inventory as if its trees had been measured as `usage` says."""
+    return analysis.analyze(inv, Measurements(usage=usage or {}), options)
+
 
 ROOT = "/r"
 HOME = "/r/overlay2"
@@ -42,7 +53,6 @@ def make_inventory(
     containers: list[Container] = (),  # type: ignore[assignment]
     volumes: list[Volume] = (),  # type: ignore[assignment]
     extra_dirs: list[str] = (),  # type: ignore[assignment]
-    usage: dict[str, Usage] | None = None,
     **kw: object,
 ) -> Inventory:
     """images: id -> (diff names, tags, parent id); sizes: diff name -> layer size."""
@@ -110,9 +120,7 @@ def make_inventory(
         short_links=links,
         containers={c.id: c for c in containers},
         volumes={v.name: v for v in volumes},
-        usage=usage or {},
         driver_home=HOME,
-        measured=True,
     )
     fields.update(kw)
     return Inventory(**fields)  # type: ignore[arg-type]
@@ -209,10 +217,9 @@ def test_orphans_buildkit_and_usage() -> None:
         {BASE: (["b"], ["base:1"], None)},
         {"b": 1},
         extra_dirs=[orphan, bk_owned, bk_unknown],
-        usage={f"{HOME}/{orphan}": Usage(4096, 8192)},
         buildkit=BuildKitInfo(present=True, snapshot_keys=frozenset({bk_owned})),
     )
-    rep = analyze(inv)
+    rep = analyze(inv, usage={f"{HOME}/{orphan}": Usage(4096, 8192)})
     orphans = {f.object_id: f for f in rep.findings if f.kind.value == "orphan_dir"}
     assert set(orphans) == {orphan, bk_unknown}
     assert orphans[orphan].bytes == 4096 and orphans[orphan].disk_usage == 8192
@@ -270,9 +277,8 @@ def test_missing_dir_broken_links_removing_dangling_layer() -> None:
         short_links=links,
         images=images,
         removing_layers=removing,
-        usage=usage,
     )
-    rep = analyze(inv2)
+    rep = analyze(inv2, usage=usage)
     by_kind: dict[str, list[str]] = {}
     for f in rep.findings:
         by_kind.setdefault(f.kind.value, []).append(f.path)
@@ -307,9 +313,8 @@ def test_volume_in_use_needs_a_driver_like_docker() -> None:
 def test_reconciliation_assigns_bytes_once() -> None:
     inv = standard()
     usage = {s.path: Usage(10, 4096) for s in inv.storage_dirs.values()}
-    import dataclasses
 
-    rep = analyze(dataclasses.replace(inv, usage=usage))
+    rep = analyze(inv, usage=usage)
     cats = {c.name: c for c in rep.totals.categories}
     n_layers = len(inv.layers)
     assert cats["image_layers"].disk == 4096 * n_layers

@@ -29,9 +29,10 @@ from typing import Any
 import pytest
 from test_bbolt import build_db, inline_bucket, leaf_body
 
-from inspector import cli, inventory, scan
+from inspector import cli, inventory
 from inspector.errors import ReaderError
-from inspector.readers import fs, vfsdiff
+from inspector.measure import vfsdiff, walker
+from inspector.readers import fs
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE = REPO / "sample_data" / "root"
@@ -223,7 +224,7 @@ def test_swapping_a_dir_for_a_symlink_during_walks_never_counts_host_data(
     try:
         with fs.anchored(str(root)):
             while time.time() < until - 0.5:
-                got = scan.walk_tree(str(vol), "_data")
+                got = walker.walk_tree(str(vol), "_data")
                 biggest = max(biggest, got.apparent)
                 walks += 1
     finally:

@@ -20,9 +20,9 @@ from typing import Any
 
 import pytest
 
-from inspector import inventory, scan
-from inspector.analysis import analyze
+from inspector import pipeline
 from inspector.analysis.results import Report
+from inspector.options import Options
 
 pytestmark = pytest.mark.dockerd
 
@@ -34,8 +34,7 @@ FALSE_ALARMS = {"orphan_dir", "missing_diff_dir", "container_without_config", "u
 
 
 def one_scan(root: str) -> Report:
-    inv = inventory.read(root)
-    return analyze(scan.scan(inv, cache=False).inventory)
+    return pipeline.run(root, Options(cache=False))
 
 
 def facts(report: Report) -> dict[str, Any]:

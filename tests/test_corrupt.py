@@ -31,10 +31,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from inspector import cli
-from inspector.analysis.sizes import chain_ids
 from inspector.errors import ReaderError
-from inspector.readers import bbolt, buildkit, containers, imagedb, layerdb, references, storage
+from inspector.ids import chain_ids
+from inspector.readers import bbolt, buildkit, containers
 from inspector.readers.volumes_db import parse_volume_metadata
+from inspector.stores.graphdriver import imagedb, layerdb, references, storage
 
 REPO = Path(__file__).resolve().parents[1]
 BBOLT_DATA = REPO / "tests" / "data" / "bbolt"

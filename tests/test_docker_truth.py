@@ -6,8 +6,7 @@ from typing import Any
 
 import pytest
 
-from inspector import inventory
-from inspector.analysis import analyze
+from inspector import pipeline
 from inspector.analysis.results import Report
 
 pytestmark = pytest.mark.dockerd
@@ -15,7 +14,7 @@ pytestmark = pytest.mark.dockerd
 
 def offline(root: Any) -> Report:
     """Read and analyse a data root, as the CLI does."""
-    return analyze(inventory.build(str(root)))
+    return pipeline.run(str(root))
 
 
 def capture_truth(lab: Any) -> dict[str, Any]:

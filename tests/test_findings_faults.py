@@ -12,10 +12,9 @@ from typing import Any
 
 import pytest
 
-from inspector import inventory
-from inspector.analysis import analyze
+from inspector import pipeline
 from inspector.analysis.results import Finding, Report
-from inspector.analysis.sizes import chain_ids
+from inspector.ids import chain_ids
 
 pytestmark = pytest.mark.dockerd
 
@@ -92,7 +91,7 @@ def faulty(
     root = tmp_path_factory.mktemp("faulty") / "root"
     dockerd.copy_root(root)
     faults = Faults(root, scenario)
-    return faults, analyze(inventory.build(str(root)))
+    return faults, pipeline.run(str(root))
 
 
 def only(report: Report, kind: str, path: Path | str) -> Finding:

@@ -67,6 +67,98 @@ def test_no_textual_import_outside_tui() -> None:
     assert users == []
 
 
+# -- no import circles through the faces ----------------------------------------------------
+#
+# audit once imported cli (for warn and ExitCode) while cli imported audit, and the
+# Prometheus presenter imported audit for its result type. Lazy imports hid both circles
+# from Python; they are checked here on the source (every import, lazy ones included) and
+# in a fresh interpreter. lint-imports (pyproject.toml) holds the layers as a whole.
+
+#: Modules that must be in no import cycle, and each one's submodules.
+CIRCLE_FREE = ("inspector.cli", "inspector.diagnostics", "inspector.audit", "inspector.report")
+
+
+def _module_names() -> dict[str, Path]:
+    return {
+        ".".join(p.relative_to(PKG.parent).with_suffix("").parts).removesuffix(".__init__"): p
+        for p in PKG.rglob("*.py")
+    }
+
+
+def _import_graph() -> dict[str, set[str]]:
+    """Module → the inspector modules its source imports anywhere (function bodies too)."""
+    modules = _module_names()
+    graph: dict[str, set[str]] = {}
+    for name, path in modules.items():
+        targets: set[str] = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                targets.update(a.name for a in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                for a in node.names:  # `from inspector import audit` imports a module
+                    sub = f"{node.module}.{a.name}"
+                    targets.add(sub if sub in modules else node.module)
+        graph[name] = {t for t in targets if t in modules and t != name}
+    return graph
+
+
+def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected components with more than one module (Tarjan)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    out: list[list[str]] = []
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        for w in graph[v]:
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            comp: list[str] = []
+            while not comp or comp[-1] != v:
+                comp.append(stack.pop())
+            if len(comp) > 1:
+                out.append(sorted(comp))
+
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    return out
+
+
+def test_faces_and_presenters_are_in_no_import_cycle() -> None:
+    graph = _import_graph()
+    cli_importers = sorted(m for m, targets in graph.items() if "inspector.cli" in targets)
+    assert cli_importers == ["inspector.__main__"]
+    bad = [
+        c
+        for c in _cycles(graph)
+        if any(m == top or m.startswith(top + ".") for m in c for top in CIRCLE_FREE)
+    ]
+    assert bad == []
+
+
+@pytest.mark.parametrize(
+    ("module", "absent"),
+    [
+        ("inspector.audit", ["inspector.cli"]),
+        ("inspector.report.prometheus", ["inspector.audit", "inspector.cli"]),
+        ("inspector.cli", []),
+    ],
+)
+def test_face_imports_first_in_a_fresh_interpreter(module: str, absent: list[str]) -> None:
+    # Imported first, a module in a circle meets a half-initialised partner (ImportError).
+    loaded = f"' '.join(m for m in {absent!r} if m in sys.modules)"
+    code = f"import sys, {module}; sys.exit({loaded} or None)"
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert res.returncode == 0, f"{module} imported {res.stderr}"
+
+
 # -- the TUI hands Textual only inert text ------------------------------------------------
 #
 # Strings from the data root are hostile (a label key once wrote to the operator's clipboard

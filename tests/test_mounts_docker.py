@@ -15,8 +15,7 @@ from typing import Any
 
 import pytest
 
-from inspector import inventory
-from inspector.analysis import analyze
+from inspector import pipeline
 
 pytestmark = pytest.mark.dockerd
 
@@ -53,7 +52,7 @@ def bind_volume(dockerd: Any, scenario: dict[str, Any], tmp_path_factory: Any) -
 def test_bind_volume_in_use_is_reported_and_not_walked(dockerd: Any, bind_volume: Path) -> None:
     df = dockerd.api.df()
     assert NAME not in {v["Name"] for v in df["Volumes"] or []}  # Docker leaves it out too
-    report = analyze(inventory.build(str(dockerd.data_root)))
+    report = pipeline.run(str(dockerd.data_root))
     vols = {r.volume.name: r for r in report.volumes}
     row = vols[NAME]
     assert row.mounted == f"bind mount of {bind_volume}, not measured"

@@ -28,8 +28,10 @@ from typing import Any
 
 import pytest
 
-from inspector import audit, inventory, sizecache
+from inspector import audit, inventory, pipeline
 from inspector.cli import main
+from inspector.measure import sizecache
+from inspector.model import Usage
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE = REPO / "sample_data" / "root"
@@ -152,8 +154,8 @@ def test_report_output_dir_symlink_into_root_is_refused(
 
 
 def _slow_measure(swap: Callable[[], None]) -> Callable[..., Any]:
-    """inventory.measure that swaps the destination while "the scan" runs."""
-    real = inventory.measure
+    """The measure stage, swapping the destination while "the scan" runs."""
+    real = pipeline.measure_root
 
     def measure(inv: Any, *args: Any, **kwargs: Any) -> Any:
         result = real(inv, *args, **kwargs)
@@ -178,7 +180,7 @@ def test_report_output_swapped_for_a_symlink_during_the_run_is_replaced_not_foll
         dest.unlink()
         dest.symlink_to(victim)
 
-    monkeypatch.setattr(inventory, "measure", _slow_measure(swap))
+    monkeypatch.setattr(pipeline, "measure_root", _slow_measure(swap))
     rc = main(["report", "--root", str(copy), "--format", "json", "-o", str(dest)])
     _, err = capsys.readouterr()
     assert rc == 0, err
@@ -214,7 +216,7 @@ def test_report_output_dir_swapped_for_a_symlink_into_root_during_the_run_is_ref
         out.rename(out.with_name("out-moved"))
         out.symlink_to(victim.parent)
 
-    monkeypatch.setattr(inventory, "measure", _slow_measure(swap))
+    monkeypatch.setattr(pipeline, "measure_root", _slow_measure(swap))
     rc = main(["report", "--root", str(copy), "--format", "json", "-o", str(dest)])
     outp, err = capsys.readouterr()
     assert rc == 2 and outp == ""
@@ -314,14 +316,14 @@ def test_audit_prometheus_swapped_for_a_symlink_during_the_run_is_replaced(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     prom = out / "m.prom"
-    real = inventory.build
+    real = pipeline.measure_root
 
     def build(*args: Any, **kwargs: Any) -> Any:
         inv = real(*args, **kwargs)
         prom.symlink_to(victim)
         return inv
 
-    monkeypatch.setattr(inventory, "build", build)
+    monkeypatch.setattr(pipeline, "measure_root", build)
     rc = main(
         ["audit", "--root", str(copy), "--state-dir", str(tmp_path / "s"),
          "--prometheus", str(prom)]
@@ -341,7 +343,7 @@ def test_audit_prometheus_dir_swapped_into_root_during_the_run_is_refused(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    real = inventory.build
+    real = pipeline.measure_root
 
     def build(*args: Any, **kwargs: Any) -> Any:
         inv = real(*args, **kwargs)
@@ -349,7 +351,7 @@ def test_audit_prometheus_dir_swapped_into_root_during_the_run_is_refused(
         out.symlink_to(victim.parent)
         return inv
 
-    monkeypatch.setattr(inventory, "build", build)
+    monkeypatch.setattr(pipeline, "measure_root", build)
     prom = out / "m.prom"
     rc = main(
         ["audit", "--root", str(copy), "--state-dir", str(tmp_path / "s"),
@@ -416,7 +418,7 @@ def test_audit_state_dir_moved_into_place_during_the_run_is_written_where_it_rea
 ) -> None:
     """The state dir is opened and checked once; swapping its name later changes nothing."""
     state = tmp_path / "s"
-    real = inventory.build
+    real = pipeline.measure_root
 
     def build(*args: Any, **kwargs: Any) -> Any:
         inv = real(*args, **kwargs)
@@ -424,7 +426,7 @@ def test_audit_state_dir_moved_into_place_during_the_run_is_written_where_it_rea
         state.symlink_to(victim.parent)
         return inv
 
-    monkeypatch.setattr(inventory, "build", build)
+    monkeypatch.setattr(pipeline, "measure_root", build)
     rc = main(["audit", "--root", str(copy), "--state-dir", str(state)])
     assert rc == 0, capsys.readouterr().err
     key = audit.root_key(str(copy))
@@ -513,7 +515,7 @@ def test_tui_export_dir_swapped_into_root_while_exporting_is_refused(
 
 def _cache_with_entry(copy: Path, env: dict[str, str]) -> sizecache.SizeCache:
     c = sizecache.SizeCache.open(str(copy), env)
-    c.put("x", sizecache.Entry((1,), 5, 5, 8192, 4))
+    c.put("x", sizecache.Entry((1,), Usage(5, 8192, 4, payload=5)))
     return c
 
 

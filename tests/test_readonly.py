@@ -26,8 +26,7 @@ from typing import Any
 import pytest
 import rootmanifest
 
-from inspector import inventory
-from inspector.analysis import analyze
+from inspector import pipeline
 
 pytestmark = pytest.mark.dockerd
 
@@ -249,7 +248,7 @@ def test_live_root_file_atimes_do_not_move(dockerd: Any, scenario: dict[str, Any
 
     before = atimes()
     assert len(before) > 50
-    report = analyze(inventory.build(str(root)))
+    report = pipeline.run(str(root))
     assert report.containers and report.images
     after = atimes()
     moved = sorted(rel for rel in before if rel in after and after[rel] != before[rel])

@@ -14,9 +14,9 @@ import jsonschema
 import pytest
 from test_docker_truth import assert_dirs_match_graphdriver, assert_matches_api
 
-from inspector import inventory
-from inspector.analysis import analyze
+from inspector import pipeline
 from inspector.cli import main
+from inspector.options import Options
 from inspector.report import json_report
 
 REPO = Path(__file__).resolve().parent.parent
@@ -50,7 +50,7 @@ def lost_hardlink_bytes(manifest: dict[str, Any], rel_dir: str) -> int:
 
 
 def test_sample_report_matches_recorded_engine_api(truth: dict[str, Any]) -> None:
-    report = analyze(inventory.build(str(SAMPLE)))
+    report = pipeline.run(str(SAMPLE))
     manifest = json.loads((REPO / "sample_data" / "MANIFEST.json").read_text())
     # Git keeps no hard links: the sample's writable layers hold a copy where Docker's had a
     # link. Add those bytes to the recorded truth; everything else must match exactly.
@@ -68,7 +68,7 @@ def test_sample_report_matches_recorded_engine_api(truth: dict[str, Any]) -> Non
 
 
 def test_json_report_validates_against_shipped_schema() -> None:
-    report = analyze(inventory.build(str(SAMPLE)))
+    report = pipeline.run(str(SAMPLE))
     doc = json.loads(json_report.render(report))
     jsonschema.validate(doc, json_report.schema())
     assert doc["schema_version"] == 1
@@ -174,8 +174,8 @@ def test_full_mode_size_mismatch_reaches_every_face(tmp_path: Path) -> None:
     layerdb = root / "image" / "overlay2" / "layerdb" / "sha256"
     victim = sorted(layerdb.iterdir())[0]
     (victim / "size").write_text(str(int((victim / "size").read_text()) + 1000))
-    inv = inventory.measure(inventory.read(str(root)), full=True, cache=False)
-    found = [f for f in analyze(inv).findings if f.kind.value == "size_mismatch"]
+    report = pipeline.run(str(root), Options(full=True, cache=False))
+    found = [f for f in report.findings if f.kind.value == "size_mismatch"]
     assert [f.object_id for f in found] == ["sha256:" + victim.name]
     res = run_cli("report", "--root", str(root), "--full", "--no-cache", "--format", "json")
     kinds = [f["kind"] for f in json.loads(res.stdout)["findings"]]

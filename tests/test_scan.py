@@ -19,11 +19,12 @@ from pathlib import Path
 import pytest
 import refwalk as walk
 
-from inspector import inventory, scan, sizecache
+from inspector import inventory, measure
 from inspector.analysis import analyze, verify
 from inspector.analysis.results import Kind
 from inspector.cli import main
-from inspector.model import Inventory
+from inspector.measure import planning, pool, sizecache, walker
+from inspector.model import Inventory, Measurements, Usage
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 from synthetic import make_root
@@ -96,24 +97,24 @@ def rw_dirs(inv: Inventory) -> set[str]:
 def walked(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
     """Paths walk_tree is called on (scans in these tests run serially, in-process)."""
     calls: list[str] = []
-    real = scan.walk_tree
+    real = walker.walk_tree
 
     def spy(
         path: str,
         sub: str | None = None,
         skip: frozenset[str] = frozenset(),
         mounts: frozenset[str] = frozenset(),
-    ) -> scan.TreeWalk:
+    ) -> Usage:
         calls.append(path)
         return real(path, sub, skip, mounts)
 
-    monkeypatch.setattr(scan, "walk_tree", spy)
+    monkeypatch.setattr(pool, "walk_tree", spy)
     yield calls
 
 
-def run_scan(root: Path, **kw: object) -> scan.ScanResult:
+def run_scan(root: Path, **kw: object) -> measure.ScanResult:
     kw.setdefault("executor", "serial")
-    return scan.scan(inventory.read(str(root)), **kw)  # type: ignore[arg-type]
+    return measure.scan(inventory.read(str(root)), **kw)  # type: ignore[arg-type]
 
 
 # --------------------------------------------------------------------------- the walker
@@ -125,11 +126,11 @@ def test_walk_tree_agrees_with_the_reference_walker(tmp_path: Path) -> None:
     fill_tree(top / "diff", "x")
     fill_tree(top, "outside")
     for sub in (None, "diff"):
-        got = scan.walk_tree(str(top), sub)
+        got = walker.walk_tree(str(top), sub)
         ref = walk.measure(str(top), sub)
         assert (got.apparent, got.disk, got.files) == (ref.apparent, ref.disk, ref.files)
         assert got.links == ()  # both names of each hard link are inside the tree
-    got = scan.walk_tree(str(top), "diff")
+    got = walker.walk_tree(str(top), "diff")
     # Tar payload: regular files once per inode; the symlink's target length is excluded.
     assert got.apparent - got.payload == len("/x/target/path")
 
@@ -139,7 +140,7 @@ def test_walk_tree_skips_top_level_names_only(tmp_path: Path) -> None:
     (tmp_path / "t" / "skip").mkdir()
     (tmp_path / "t" / "skip" / "big").write_bytes(b"x" * 5000)
     (tmp_path / "t" / "keep" / "skip" / "small").write_bytes(b"x" * 7)
-    got = scan.walk_tree(str(tmp_path / "t"), None, frozenset({"skip"}))
+    got = walker.walk_tree(str(tmp_path / "t"), None, frozenset({"skip"}))
     ref = walk.measure(str(tmp_path / "t"), None, frozenset({"skip"}))
     assert got.apparent == ref.apparent == 7
     assert got.disk == ref.disk
@@ -150,12 +151,12 @@ def test_hard_links_leaving_a_tree_are_handed_back(tmp_path: Path) -> None:
     (tmp_path / "b").mkdir()
     (tmp_path / "a" / "f").write_bytes(b"y" * 10_000)
     os.link(tmp_path / "a" / "f", tmp_path / "b" / "g")
-    a = scan.walk_tree(str(tmp_path / "a"))
+    a = walker.walk_tree(str(tmp_path / "a"))
     st = os.lstat(tmp_path / "a" / "f")
     assert a.links == ((st.st_dev, st.st_ino, st.st_blocks * 512),)
     assert a.apparent == 10_000  # Docker's per-dir size still counts it
     assert a.disk == os.lstat(tmp_path / "a").st_blocks * 512
-    both = scan.walk_tree(str(tmp_path))
+    both = walker.walk_tree(str(tmp_path))
     assert both.links == ()
     assert both.disk == walk.measure(str(tmp_path)).disk
 
@@ -165,18 +166,18 @@ def test_symlinks_are_never_followed(tmp_path: Path) -> None:
     target.mkdir()
     (target / "big").write_bytes(b"z" * 100_000)
     os.symlink(target, tmp_path / "link")
-    got = scan.walk_tree(str(tmp_path / "link"))
+    got = walker.walk_tree(str(tmp_path / "link"))
     assert (got.apparent, got.files) == (len(str(target)), 1)
     assert got.payload == 0
     tree = tmp_path / "tree"
     tree.mkdir()
     os.symlink(target, tree / "inner")
-    got = scan.walk_tree(str(tree))
+    got = walker.walk_tree(str(tree))
     assert got.files == 2 and got.apparent == len(str(target))
 
 
 def test_a_missing_path_measures_zero(tmp_path: Path) -> None:
-    assert scan.walk_tree(str(tmp_path / "nope")) == scan.TreeWalk()
+    assert walker.walk_tree(str(tmp_path / "nope")) == Usage()
 
 
 def test_an_unlistable_dir_is_reported_not_guessed(
@@ -196,7 +197,7 @@ def test_an_unlistable_dir_is_reported_not_guessed(
         return real_open(path, flags, *a, **kw)  # type: ignore[arg-type]
 
     monkeypatch.setattr(os, "open", fake_open)
-    got = scan.walk_tree(str(top))
+    got = walker.walk_tree(str(top))
     assert got.apparent == 10
     assert [(s.path, s.reason) for s in got.unreadable] == [(locked, "Permission denied")]
 
@@ -206,7 +207,7 @@ def test_an_unlistable_dir_is_reported_not_guessed(
 
 def test_plan_marks_only_committed_image_layer_dirs_immutable(root: Path) -> None:
     inv = inventory.read(str(root))
-    jobs = scan.plan(inv)
+    jobs = planning.plan(inv)
     immutable = {j.path for j in jobs if j.layer is not None}
     assert immutable == layer_dirs(inv)
     assert not immutable & rw_dirs(inv)
@@ -216,8 +217,8 @@ def test_plan_marks_only_committed_image_layer_dirs_immutable(root: Path) -> Non
 
 def test_usage_matches_the_reference_walker_tree_by_tree(root: Path) -> None:
     inv = inventory.read(str(root))
-    measured = run_scan(root, full=True, cache=False).inventory
-    for job in scan.plan(inv):
+    measured = run_scan(root, full=True, cache=False).measurements
+    for job in planning.plan(inv):
         ref = walk.measure(job.path, job.sub, job.skip)
         got = measured.usage[job.path]
         assert (got.apparent, got.disk, got.files) == (ref.apparent, ref.disk, ref.files), job
@@ -225,49 +226,49 @@ def test_usage_matches_the_reference_walker_tree_by_tree(root: Path) -> None:
 
 def test_the_process_pool_gives_the_serial_result(root: Path) -> None:
     inv = inventory.read(str(root))
-    serial = scan.scan(inv, full=True, cache=False, executor="serial")
-    other = scan.scan(inv, full=True, cache=False, executor="process", workers=2)
+    serial = measure.scan(inv, full=True, cache=False, executor="serial")
+    other = measure.scan(inv, full=True, cache=False, executor="process", workers=2)
     assert other.stats.executor == "process" and other.stats.workers == 2
-    assert other.inventory.usage == serial.inventory.usage
-    assert other.layer_walks == serial.layer_walks
+    assert other.measurements.usage == serial.measurements.usage
+    assert other.measurements.layer_walks == serial.measurements.layer_walks
 
 
 def test_auto_forks_only_big_plans_of_a_single_threaded_process(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(threading, "active_count", lambda: 1)
-    assert scan._choose("auto", 10**6, 2) == "process"
-    assert scan._choose("auto", 1000, 2) == "serial"
-    assert scan._choose("auto", 10**6, 1) == "serial"
+    assert pool._choose("auto", 10**6, 2) == "process"
+    assert pool._choose("auto", 1000, 2) == "serial"
+    assert pool._choose("auto", 10**6, 1) == "serial"
     monkeypatch.setattr(threading, "active_count", lambda: 3)  # e.g. inside the TUI
-    assert scan._choose("auto", 10**6, 2) == "serial"
+    assert pool._choose("auto", 10**6, 2) == "serial"
 
 
 def test_default_mode_walks_image_layers_once_then_uses_the_cache(
     root: Path, walked: list[str]
 ) -> None:
     inv = inventory.read(str(root))
-    first = scan.scan(inv, executor="serial")
+    first = measure.scan(inv, executor="serial")
     assert layer_dirs(inv) <= set(walked)  # cold cache: walked once and stored
     assert set(cache_entries(root)) == {inv.layers[c].cache_id for c in inv.layers}
     walked.clear()
-    second = scan.scan(inv, executor="serial")
+    second = measure.scan(inv, executor="serial")
     assert not layer_dirs(inv) & set(walked)
     # What can change is walked every time.
     assert rw_dirs(inv) <= set(walked)
     assert {v.path for v in inv.volumes.values()} <= set(walked)
     assert {c.dir for c in inv.containers.values()} <= set(walked)
-    assert second.inventory.usage == first.inventory.usage
+    assert second.measurements.usage == first.measurements.usage
     assert second.stats.cached_dirs == len(inv.layers)
 
 
 def test_full_mode_walks_everything_and_refreshes_the_cache(root: Path, walked: list[str]) -> None:
     inv = inventory.read(str(root))
-    scan.scan(inv, executor="serial")
+    measure.scan(inv, executor="serial")
     walked.clear()
-    res = scan.scan(inv, full=True, executor="serial")
+    res = measure.scan(inv, full=True, executor="serial")
     assert layer_dirs(inv) <= set(walked)
-    assert set(res.layer_walks) == {la.cache_id for la in inv.layers.values()}
+    assert set(res.measurements.layer_walks) == {la.cache_id for la in inv.layers.values()}
 
 
 def test_container_layers_and_volumes_are_never_cached(root: Path) -> None:
@@ -284,21 +285,21 @@ def test_a_change_in_a_container_layer_is_seen_next_run(root: Path) -> None:
     mount = next(iter(inv.rw_layers.values())).mount_id
     assert mount is not None
     path = inv.storage_dirs[mount].path
-    before = run_scan(root).inventory.usage[path]
+    before = run_scan(root).measurements.usage[path]
     deep = Path(path) / "diff" / "a" / "b" / "deep.bin"
     parent_mtime = os.lstat(Path(path) / "diff").st_mtime_ns
     with open(deep, "ab") as fh:
         fh.write(b"more" * 1000)
     assert os.lstat(Path(path) / "diff").st_mtime_ns == parent_mtime  # nothing at the top moved
-    after = run_scan(root).inventory.usage[path]
+    after = run_scan(root).measurements.usage[path]
     assert after.apparent == before.apparent + 4000
 
 
 def test_a_change_in_a_volume_is_seen_next_run(root: Path) -> None:
     vol = root / "volumes" / "vol1"
-    before = run_scan(root).inventory.usage[str(vol)]
+    before = run_scan(root).measurements.usage[str(vol)]
     (vol / "_data" / "a" / "b" / "deep.bin").write_bytes(b"q" * 10)
-    after = run_scan(root).inventory.usage[str(vol)]
+    after = run_scan(root).measurements.usage[str(vol)]
     assert after.apparent == before.apparent - 3000 + 10
 
 
@@ -310,7 +311,7 @@ def _a_layer(root: Path) -> tuple[Inventory, str, Path]:
 
 def test_a_replaced_layer_dir_is_walked_again(root: Path, walked: list[str]) -> None:
     _, name, path = _a_layer(root)
-    before = run_scan(root).inventory.usage[str(path)]
+    before = run_scan(root).measurements.usage[str(path)]
     # Same name, new inode, one more file deep inside (a restore from another backup).
     copy = path.with_name(name + ".new")
     shutil.copytree(path, copy, symlinks=True)
@@ -318,7 +319,7 @@ def test_a_replaced_layer_dir_is_walked_again(root: Path, walked: list[str]) -> 
     shutil.rmtree(path)
     copy.rename(path)
     walked.clear()
-    after = run_scan(root).inventory.usage[str(path)]
+    after = run_scan(root).measurements.usage[str(path)]
     assert str(path) in walked
     ref = walk.measure(str(path), "diff")
     assert (after.apparent, after.disk) == (ref.apparent, ref.disk)
@@ -327,10 +328,10 @@ def test_a_replaced_layer_dir_is_walked_again(root: Path, walked: list[str]) -> 
 
 def test_a_file_added_at_the_top_of_a_diff_dir_is_seen(root: Path, walked: list[str]) -> None:
     _, _, path = _a_layer(root)
-    before = run_scan(root).inventory.usage[str(path)]
+    before = run_scan(root).measurements.usage[str(path)]
     (path / "diff" / "new.txt").write_bytes(b"n" * 50)
     walked.clear()
-    after = run_scan(root).inventory.usage[str(path)]
+    after = run_scan(root).measurements.usage[str(path)]
     assert str(path) in walked and after.apparent == before.apparent + 50
 
 
@@ -342,37 +343,37 @@ def test_a_deep_edit_of_an_image_layer_is_found_by_full_mode(root: Path) -> None
     with open(path / "diff" / "a" / "b" / "deep.bin", "ab") as fh:
         fh.write(b"tampered")
     default = run_scan(root)
-    assert verify.size_mismatches(default.inventory, default.layer_walks) == []
+    assert verify.size_mismatches(inv, default.measurements.layer_walks) == []
     full = run_scan(root, full=True)
-    found = verify.size_mismatches(full.inventory, full.layer_walks)
+    found = verify.size_mismatches(inv, full.measurements.layer_walks)
     assert [f.object_id for f in found] == [
         c for c, la in inv.layers.items() if la.cache_id == name
     ]
     assert found[0].kind is Kind.SIZE_MISMATCH and "native overlay diff" in found[0].detail
     # And the next default run sees the new size: --full refreshed the cache.
-    again = run_scan(root).inventory.usage[str(path)]
-    assert again.apparent == full.inventory.usage[str(path)].apparent
+    again = run_scan(root).measurements.usage[str(path)]
+    assert again.apparent == full.measurements.usage[str(path)].apparent
 
 
 def test_a_corrupt_cache_file_is_ignored(root: Path) -> None:
-    good = run_scan(root, cache=False).inventory.usage
+    good = run_scan(root, cache=False).measurements.usage
     run_scan(root)
     c = sizecache.SizeCache.open(str(root))
     assert c.path is not None
     Path(c.path).write_bytes(b'{"version": 1, "root": "' + str(root).encode() + b'", "entr')
-    assert run_scan(root).inventory.usage == good
+    assert run_scan(root).measurements.usage == good
     assert json.loads(Path(c.path).read_bytes())["version"] == sizecache.FORMAT_VERSION
 
 
 def test_a_cache_entry_with_wrong_numbers_but_an_old_identity_is_not_used(root: Path) -> None:
-    good = run_scan(root, cache=False).inventory.usage
+    good = run_scan(root, cache=False).measurements.usage
     run_scan(root)
     c = sizecache.SizeCache.open(str(root))
     # Forge every entry's numbers while keeping a stale identity: no entry may be trusted.
     for name, e in list(c.entries.items()):
-        c.put(name, sizecache.Entry((*e.identity[:-1], -7), 1, 1, 1, 1))
+        c.put(name, sizecache.Entry((*e.identity[:-1], -7), Usage(1, 1, 1, payload=1)))
     c.save()
-    assert run_scan(root).inventory.usage == good
+    assert run_scan(root).measurements.usage == good
 
 
 def test_cache_dir_inside_the_root_is_refused(
@@ -425,7 +426,7 @@ def test_hard_links_between_trees_count_once_in_disk_usage(root: Path) -> None:
     b.mkdir(parents=True)
     (a / "shared").write_bytes(b"s" * 20_000)
     os.link(a / "shared", b / "shared")
-    usage = run_scan(root).inventory.usage
+    usage = run_scan(root).measurements.usage
     blocks = os.lstat(a / "shared").st_blocks * 512
     va, vb = usage[str(a.parent)], usage[str(b.parent)]
     assert va.apparent == vb.apparent == 20_000  # Docker's numbers are per volume
@@ -445,16 +446,16 @@ def test_hard_links_between_trees_count_once_in_disk_usage(root: Path) -> None:
 def test_progress_ends_with_every_dir_done(root: Path) -> None:
     seen: list[tuple[str, int, int]] = []
     inv = inventory.read(str(root))
-    inventory.measure(inv, lambda s, d, t: seen.append((s, d, t)))
-    assert seen and seen[-1][1] == seen[-1][2] == len(scan.plan(inv))
+    measure.measure(inv, lambda s, d, t: seen.append((s, d, t)))
+    assert seen and seen[-1][1] == seen[-1][2] == len(planning.plan(inv))
     assert all(s == "measuring" for s, _, _ in seen)
 
 
-def test_inventory_measure_keeps_its_signature(root: Path, own_cache: Path) -> None:
+def test_measure_keeps_its_signature(root: Path, own_cache: Path) -> None:
     inv = inventory.read(str(root))
-    a = inventory.measure(inv)
-    b = inventory.measure(inv, None, full=True, cache=False)
-    assert a.measured and b.measured and a.usage == b.usage
+    a = measure.measure(inv)
+    b = measure.measure(inv, None, full=True, cache=False)
+    assert isinstance(a, Measurements) and isinstance(b, Measurements) and a.usage == b.usage
 
 
 def _snapshot(root: Path) -> dict[str, tuple[int, int, int, int]]:
@@ -471,16 +472,16 @@ def test_nothing_under_the_root_is_written(root: Path) -> None:
     before = _snapshot(root)
     run_scan(root)
     run_scan(root, full=True, executor="process", workers=2)
-    analyze(run_scan(root).inventory)
+    analyze(inventory.read(str(root)), run_scan(root).measurements)
     assert _snapshot(root) == before
 
 
 def test_layer_walks_feed_verify_on_an_intact_root(root: Path) -> None:
-    res = run_scan(root, full=True)
-    assert res.layer_walks and all(w.complete for w in res.layer_walks.values())
-    assert verify.size_mismatches(res.inventory, res.layer_walks) == []
+    walks = run_scan(root, full=True).measurements.layer_walks
+    assert walks and all(w.complete for w in walks.values())
+    assert verify.size_mismatches(inventory.read(str(root)), walks) == []
     # Every diff holds a symlink: Docker's directory.Size counts its target, a tar does not.
-    assert all(w.apparent > w.payload for w in res.layer_walks.values())
+    assert all(w.apparent > w.payload for w in walks.values())
 
 
 # --------------------------------------------------------------------------- walker processes
@@ -518,11 +519,11 @@ def test_big_results_cross_the_pipes_intact(tmp_path: Path, forked: list[int]) -
     for i in range(4000):
         (a / f"f{i}").write_bytes(b"")
         os.link(a / f"f{i}", b / f"f{i}")
-    tasks = list(enumerate([scan.Job(str(a)), scan.Job(str(b))] * 3))
+    tasks = list(enumerate([planning.Job(str(a)), planning.Job(str(b))] * 3))
     batches = [tasks[:3], tasks[3:]]  # one message per batch: 3 x 4,000 links each
-    assert len(pickle.dumps(scan._run_batch(batches[0]))) > 65536
-    serial = sorted(r for b in scan._serial(batches) for r in b)
-    parallel = sorted(r for b in scan._forked(batches, 2) for r in b)
+    assert len(pickle.dumps(pool._run_batch(batches[0]))) > 65536
+    serial = sorted(r for b in pool._serial(batches) for r in b)
+    parallel = sorted(r for b in pool._forked(batches, 2) for r in b)
     assert parallel == serial and len(serial) == 6 and len(serial[0][1].links) == 4000
     assert len(forked) == 2 and all(gone(p) for p in forked)
 
@@ -533,8 +534,8 @@ def test_a_failing_walker_process_is_an_error_not_a_wrong_number(
     def broken(batch: object) -> object:
         raise MemoryError("simulated")
 
-    monkeypatch.setattr(scan, "_run_batch", broken)  # inherited by the forked children
-    with pytest.raises(scan.WalkerFailed):
+    monkeypatch.setattr(pool, "_run_batch", broken)  # inherited by the forked children
+    with pytest.raises(pool.WalkerFailed):
         run_scan(root, full=True, cache=False, executor="process", workers=2)
     assert forked and all(gone(p) for p in forked)
 
@@ -551,5 +552,5 @@ def test_walker_processes_are_stopped_when_the_caller_gives_up(
 
     inv = inventory.read(str(root))
     with pytest.raises(Stop):
-        scan.scan(inv, progress, full=True, cache=False, executor="process", workers=2)
+        measure.scan(inv, progress, full=True, cache=False, executor="process", workers=2)
     assert forked and all(gone(p) for p in forked)

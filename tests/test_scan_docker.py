@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from dockerlab import PrivateDockerd, copy_tree
 
-from inspector import inventory, scan
+from inspector import inventory, measure
 from inspector.analysis import verify
 from inspector.cli import main
 from inspector.model import Inventory
@@ -58,7 +58,7 @@ def test_default_and_full_give_identical_numbers_on_a_real_root(
     assert not [f for f in full["findings"] if f["kind"] == "size_mismatch"]
     # The warm run really used the cache for every image layer.
     inv = inventory.read(str(root))
-    res = scan.scan(inv)
+    res = measure.scan(inv)
     assert res.stats.cached_dirs >= len(inv.layers) > 0
 
 
@@ -87,7 +87,7 @@ def links_root(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path,
 
 
 def top_layer(inv: Inventory, image_id: str) -> str:
-    from inspector.analysis.sizes import chain_ids
+    from inspector.ids import chain_ids
 
     return chain_ids(inv.images[image_id].diff_ids)[-1]
 
@@ -97,10 +97,10 @@ def test_recorded_sizes_follow_the_documented_rules(
 ) -> None:
     root, images = links_root
     inv = inventory.read(str(root))
-    res = scan.scan(inv, full=True, cache=False)
+    res = measure.scan(inv, full=True, cache=False)
     for kind in ("classic", "buildkit"):
         layer = inv.layers[top_layer(inv, images[kind])]
-        walk = res.layer_walks[layer.cache_id]
+        walk = res.measurements.layer_walks[layer.cache_id]
         # "one\n" once (the hard link shares its inode); the symlink's target "/one" is 4 bytes.
         assert (walk.payload, walk.apparent) == (4, 8), kind
         if kind == "buildkit":
@@ -110,7 +110,7 @@ def test_recorded_sizes_follow_the_documented_rules(
             assert layer.size == walk.apparent  # directory.Size(diff)
         else:
             assert layer.size == walk.payload  # naive diff: tar header sizes
-    assert verify.size_mismatches(res.inventory, res.layer_walks) == []
+    assert verify.size_mismatches(inv, res.measurements.layer_walks) == []
 
 
 def test_a_layer_edited_after_registration_is_reported_by_full(

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import pytest
 
 from inspector.analysis import analyze, verify
-from inspector.analysis.results import Kind, Severity
-from inspector.model import ImageStore, Inventory, Layer, RootInfo, StorageDir, Usage
+from inspector.analysis.results import Finding, Kind, Severity
+from inspector.analysis.sizes import Sizes
+from inspector.model import ImageStore, Inventory, Layer, Measurements, RootInfo, StorageDir, Usage
 
 GRAPH_ID = hashlib.sha256(b"graph").hexdigest()
 BK_ID = "0123456789abcdefghijklmno"  # 25 base-36 characters: BuildKit's style
@@ -45,10 +47,18 @@ def inv_with(
         short_links={},
         containers={},
         volumes={},
-        usage={f"{home}/{cache_id}": Usage(100, 8192, 3)},
         driver_home=home,
-        measured=True,
     )
+
+
+def measured(inv: Inventory) -> Measurements:
+    """The walk of the one layer dir, as the measure stage would record it."""
+    (d,) = inv.storage_dirs.values()
+    return Measurements(usage={d.path: Usage(100, 8192, 3)})
+
+
+def mismatches(inv: Inventory, walks: Mapping[str, verify.WalkedDiff]) -> list[Finding]:
+    return verify.size_mismatches(inv, walks, Sizes(inv, measured(inv)))
 
 
 # (driver, cache-id, parent, recorded, walked apparent, walked payload, flagged, rule words)
@@ -84,7 +94,7 @@ def test_rules(
     rule: str,
 ) -> None:
     inv = inv_with(driver, cache_id, recorded, parent)
-    found = verify.size_mismatches(inv, {cache_id: Walk(apparent, payload)})
+    found = mismatches(inv, {cache_id: Walk(apparent, payload)})
     assert bool(found) == flagged
     if flagged:
         (f,) = found
@@ -106,13 +116,13 @@ def test_layers_that_cannot_be_judged_are_not_flagged(why: str) -> None:
     driver = "btrfs" if why == "other driver" else "overlay2"
     inv = inv_with(driver, GRAPH_ID, size, foreign=why == "foreign layer")
     walks = {} if why == "no walk" else {GRAPH_ID: Walk(100, 90, why != "incomplete walk")}
-    assert verify.size_mismatches(inv, walks) == []
+    assert mismatches(inv, walks) == []
 
 
 def test_with_findings_keeps_the_report_order() -> None:
     inv = inv_with("overlay2", GRAPH_ID, 1)
-    report = analyze(inv)
-    extra = verify.size_mismatches(inv, {GRAPH_ID: Walk(100, 90)})
+    report = analyze(inv, measured(inv))
+    extra = mismatches(inv, {GRAPH_ID: Walk(100, 90)})
     merged = verify.with_findings(report, extra)
     kinds = [f.kind for f in merged.findings]
     assert len(kinds) == len(report.findings) + 1 and Kind.DANGLING_LAYER in kinds

@@ -15,8 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from inspector import sizecache
-from inspector.sizecache import CacheRefused, Entry, SizeCache
+from inspector.measure import sizecache
+from inspector.measure.sizecache import CacheRefused, Entry, SizeCache
+from inspector.model import Usage
 
 
 def make_layer(base: Path, name: str = "layer") -> Path:
@@ -28,7 +29,7 @@ def make_layer(base: Path, name: str = "layer") -> Path:
 
 
 def entry(ident: tuple[int, ...], apparent: int = 5) -> Entry:
-    return Entry(ident, apparent, apparent, 8192, 4)
+    return Entry(ident, Usage(apparent, 8192, 4, payload=apparent))
 
 
 @pytest.fixture
@@ -134,7 +135,7 @@ def test_round_trip_and_identity_check(root: Path, env: dict[str, str]) -> None:
     assert os.stat(os.path.dirname(c.path)).st_mode & 0o777 == 0o700
     again = SizeCache.open(str(root), env)
     hit = again.get("x", (1, 2))
-    assert hit is not None and hit.apparent == 42
+    assert hit is not None and hit.usage.apparent == 42
     assert again.get("x", (1, 3)) is None  # any identity change is a miss
     assert again.get("x", None) is None
     assert not [n for n in os.listdir(os.path.dirname(c.path)) if n.startswith(".tmp-")]
@@ -204,7 +205,7 @@ def test_disabled_cache_reads_and_writes_nothing(root: Path, env: dict[str, str]
 def test_a_dir_with_too_many_outside_links_is_not_cached(root: Path, env: dict[str, str]) -> None:
     c = SizeCache.open(str(root), env)
     links = tuple((1, i, 4096) for i in range(sizecache.MAX_LINKS_PER_ENTRY + 1))
-    c.put("x", Entry((1,), 0, 0, 0, 1, links))
+    c.put("x", Entry((1,), Usage(0, 0, 1, links=links)))
     assert "x" not in c.entries
 
 
@@ -260,7 +261,7 @@ def test_a_corrupt_cache_file_is_ignored_and_replaced(
 def test_a_valid_file_is_read(root: Path, env: dict[str, str]) -> None:
     _write_cache(root, env, _valid(root))
     hit = SizeCache.open(str(root), env).get("x", (1,))
-    assert hit is not None and hit.disk == 4096
+    assert hit is not None and hit.usage.disk == 4096
 
 
 def test_a_symlink_or_dir_in_place_of_the_cache_file_is_ignored(

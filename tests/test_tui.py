@@ -13,19 +13,22 @@ from typing import Any
 
 import pytest
 from rich.text import Text
+from test_build_cache_report import DF, buildkit_root
 from textual.pilot import Pilot
 from textual.widgets import Input, Tabs
 
 from inspector.analysis import analyze
 from inspector.analysis.results import Report
-from inspector.inventory import Progress
 from inspector.model import (
+    BuildCacheRecord,
+    BuildKitInfo,
     Container,
     HistoryEntry,
     Image,
     ImageStore,
     Inventory,
     Layer,
+    Measurements,
     MountPoint,
     RootInfo,
     RWLayerRef,
@@ -33,6 +36,7 @@ from inspector.model import (
     StorageDir,
     Volume,
 )
+from inspector.pipeline import Options, Progress
 from inspector.tui.app import InspectorApp, make_app
 from inspector.tui.details import render_sections
 from inspector.tui.safe import Inert, line, t
@@ -132,15 +136,18 @@ def test_loads_then_measures_the_sample_root() -> None:
     assert app.return_code in (None, 0)
 
 
-def slow_measure(started: threading.Event) -> Callable[[Inventory, Progress], Inventory]:
-    """A measure that would take a minute, reporting progress as it goes."""
+def slow_measure(
+    started: threading.Event,
+) -> Callable[[Inventory, Options, Progress | None], Measurements]:
+    """A measure stage that would take a minute, reporting progress as it goes."""
 
-    def measure(inv: Inventory, progress: Progress) -> Inventory:
+    def measure(inv: Inventory, opts: Options, progress: Progress | None) -> Measurements:
+        assert progress is not None
         for i in range(6000):
             progress("measuring", i, 6000)
             started.set()
             time.sleep(0.01)
-        return inv
+        return Measurements()
 
     return measure
 
@@ -165,7 +172,7 @@ def test_quit_while_measuring_is_immediate() -> None:
 
 
 def test_worker_errors_become_a_notification() -> None:
-    def broken(inv: Inventory, progress: Progress) -> Inventory:
+    def broken(inv: Inventory, opts: Options, progress: Progress | None) -> Measurements:
         raise RuntimeError("disk on fire [@click=app.quit]")
 
     app = make_app(str(SAMPLE), measure_fn=broken)
@@ -187,7 +194,7 @@ def test_worker_errors_become_a_notification() -> None:
 # -- navigation -------------------------------------------------------------------------
 
 
-def test_number_keys_switch_between_all_six_tabs(sample_report: Report) -> None:
+def test_number_keys_switch_between_all_seven_tabs(sample_report: Report) -> None:
     app = sample_app(sample_report)
 
     async def script(pilot: Pilot[int]) -> None:
@@ -195,7 +202,7 @@ def test_number_keys_switch_between_all_six_tabs(sample_report: Report) -> None:
         from textual.widgets import TabbedContent
 
         tabs = app.main.query_one(TabbedContent)
-        for key in "234561":
+        for key in "2345671":
             await pilot.press(key)
             tab = TABS[int(key) - 1][0]
             assert tabs.active == tab
@@ -274,7 +281,7 @@ def test_help_lists_the_bindings(sample_report: Report) -> None:
         await pilot.press("question_mark")
         assert isinstance(app.screen, HelpScreen)
         text = screen_text(app)
-        for word in ("1 … 6", "filter", "sort", "export", "quit"):
+        for word in ("1 … 7", "7 Build cache", "filter", "sort", "export", "quit"):
             assert word in text
         await pilot.press("escape")
         assert isinstance(app.screen, MainScreen)
@@ -433,6 +440,115 @@ def test_usable_at_80x24(sample_report: Report) -> None:
     drive(app, script, size=(80, 24))
 
 
+# -- build cache ------------------------------------------------------------------------
+
+
+def test_build_cache_tab_lists_records_and_opens_one(tmp_path: Path) -> None:
+    api = DF  # what the daemon that wrote these databases listed
+    report = stable_report(str(buildkit_root(tmp_path)))
+    app = make_app(report=report, root_label="root")
+
+    async def script(pilot: Pilot[int]) -> None:
+        await pilot.press("7")
+        assert app.main.active_tab == "buildcache"
+        cache = view(app, "buildcache")
+        assert app.focused is cache.table
+        # One row per record the daemon listed, with the CLI's 12-character CACHE ID.
+        assert {r.key for r in cache.shown} == set(api)
+        assert sorted(column(cache, 0)) == sorted(i[:12] for i in api)
+        # Largest first, like the other tables.
+        sizes = [r.values[2] for r in cache.shown]
+        assert sizes == sorted(sizes, reverse=True) and sizes[0] == max(
+            b["Size"] for b in api.values()
+        )
+        top = api[cache.shown[0].key]
+        assert column(cache, 1)[0] == top["Type"]
+        assert column(cache, 4)[0] == str(top["UsageCount"])
+
+        # Sorting by LAST USED goes by the instant, not by the text of the time (Go drops
+        # trailing zeros of fractions: "…:52.8Z" is earlier than "…:52.82Z").
+        def instant(i: str) -> tuple[str, str, str]:
+            base, _, frac = api[i]["LastUsedAt"].rstrip("Z").partition(".")
+            return (base, frac.ljust(9, "0")[:6], i)  # microseconds, ties by ID
+
+        cache.sort_by(5, reverse=False)
+        assert [r.key for r in cache.shown] == sorted(api, key=instant)
+        # Enter: every field of the record, in full.
+        cache.sort_by(2)
+        await pilot.press("home", "enter")
+        assert isinstance(app.screen, DetailScreen)
+        text = screen_text(app)
+        for word in (top["ID"], top["Type"], "Usage count", "Description", "Parents"):
+            assert word in text
+        assert top["Description"][:40] in text
+        if top["Parent"]:
+            assert top["Parent"] in text
+        await pilot.press("escape")
+        assert isinstance(app.screen, MainScreen) and app.focused is cache.table
+        # Filter by a parent's full ID finds its children.
+        child = next(i for i, b in api.items() if b["Parent"])
+        cache.set_filter(api[child]["Parent"])
+        assert child in {r.key for r in cache.shown}
+
+    drive(app, script)
+
+
+def test_build_cache_descriptions_are_shown_literally() -> None:
+    """A description comes from a Dockerfile: markup and escapes in it stay inert text."""
+    rid = "a" * 25
+    record = BuildCacheRecord(
+        rid,
+        rid,
+        12,
+        record_type=RED,
+        description=f"mount / from exec {QUIT} {ESC} {OSC52}",
+        shared=True,
+        created="2026-01-02T03:04:05.5Z",
+        last_used="2026-01-02T03:04:06Z",
+        usage_count=2,
+        parents=(QUIT,),
+    )
+    inv = Inventory(
+        root=RootInfo("/r", "overlay2", ImageStore.GRAPHDRIVER, True),
+        images={},
+        layers={},
+        rw_layers={},
+        storage_dirs={},
+        short_links={},
+        containers={},
+        volumes={},
+        buildkit=BuildKitInfo(present=True, records=(record,)),
+    )
+    app = make_app(report=analyze(inv))
+
+    async def script(pilot: Pilot[int]) -> None:
+        await pilot.press("7")
+        cache = view(app, "buildcache")
+        cells = cache.table.get_row_at(0)
+        assert all(isinstance(c, Text) and not c.spans for c in cells)
+        assert cells[1].plain == RED and cells[3].plain == "yes"
+        text = screen_text(app)
+        assert cells[6].plain.startswith(f"mount / from exec {QUIT} a\\x1b[31mb\\x0ac")
+        assert f"from exec {QUIT}" in text and "\x1b" not in text
+        # Clicking on the description would run app.quit if it were markup.
+        y, row = next((i, ln) for i, ln in enumerate(text.splitlines()) if QUIT in ln)
+        await pilot.click(offset=(row.index(QUIT) + 3, y))
+        await pilot.pause()
+        assert app.is_running and isinstance(app.screen, MainScreen)
+        await pilot.press("enter")
+        assert isinstance(app.screen, DetailScreen)
+        text = screen_text(app)
+        assert QUIT in text and RED in text and "a\\x1b[31mb\\x0ac" in text
+        assert "\\x1b]52;c;cHduZWQ=\\x1b\\\\" in text and "\x1b" not in text
+        assert "2026-01-02T03:04:05.5Z" in text
+        y, row = next((i, ln) for i, ln in enumerate(text.splitlines()) if QUIT in ln)
+        await pilot.click(offset=(row.index(QUIT) + len(QUIT) - 1, y))
+        await pilot.pause()
+        assert app.is_running
+
+    drive(app, script)
+
+
 # -- hostile names ----------------------------------------------------------------------
 
 QUIT = "[@click=app.quit]x"
@@ -562,16 +678,15 @@ def test_root_notes_and_an_empty_root() -> None:
         short_links={},
         containers={},
         volumes={},
-        measured=True,
     )
-    app = make_app(report=analyze(inv))
+    app = make_app(report=analyze(inv, Measurements()))
 
     async def script(pilot: Pilot[int]) -> None:
         await pilot.pause()
         text = screen_text(app)
         assert "containerd's snapshotter store" in text
         assert "cannot read" in text
-        for key in "36":  # empty tables: Enter, filter and sort do nothing harmful
+        for key in "736":  # empty tables: Enter, filter and sort do nothing harmful
             await pilot.press(key, "enter", "slash", "x", "escape", "s")
             assert isinstance(app.screen, MainScreen)
         assert "No findings." in screen_text(app)

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from test_build_cache_report import buildkit_root
 
 from inspector.analysis.results import Report
 from inspector.tui.app import InspectorApp, make_app
@@ -48,6 +49,7 @@ SCREENS = {
     "container_detail": ["4", "enter"],
     "volumes": ["5"],
     "findings": ["6"],
+    "buildcache": ["7"],
     "help": ["question_mark"],
 }
 
@@ -60,3 +62,18 @@ def test_screen(snap_compare: Callable[..., bool], report: Report, name: str) ->
 @pytest.mark.parametrize("name", ["overview", "images", "image_layers", "findings"])
 def test_screen_80x24(snap_compare: Callable[..., bool], report: Report, name: str) -> None:
     assert snap_compare(sample_app(report), press=SCREENS[name], terminal_size=(80, 24))
+
+
+@pytest.fixture(scope="module")
+def buildkit_report(tmp_path_factory: pytest.TempPathFactory) -> Report:
+    """The sample has no BuildKit records: a root holding tests/data/bbolt's (real, fixed)."""
+    return stable_report(str(buildkit_root(tmp_path_factory.mktemp("bk"))))
+
+
+@pytest.mark.parametrize("keys", [["7"], ["7", "enter"]], ids=["table", "detail"])
+def test_build_cache_screen(
+    snap_compare: Callable[..., bool], buildkit_report: Report, keys: list[str]
+) -> None:
+    app = make_app(report=buildkit_report, root_label="buildkit-root")
+    app.animation_level = "none"
+    assert snap_compare(app, press=keys, terminal_size=SIZE)

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
-from inspector.analysis.findings import Options, all_findings
+from inspector.analysis.findings import all_findings
 from inspector.analysis.reconcile import reconcile
 from inspector.analysis.results import Report
 from inspector.analysis.sizes import Sizes
-from inspector.model import Inventory
+from inspector.model import Inventory, Measurements
+from inspector.options import Options
 
 
-def analyze(inv: Inventory, options: Options | None = None) -> Report:
-    """Compute every number and finding the presenters show."""
+def analyze(
+    inv: Inventory, meas: Measurements | None = None, options: Options | None = None
+) -> Report:
+    """Compute every number and finding the presenters show (`meas` None: not measured)."""
     opts = options or Options()
-    sizes = Sizes(inv)
+    sizes = Sizes(inv, meas)
     images = sizes.image_rows()
     layers = sizes.layer_rows()
     containers = sizes.container_rows()
@@ -27,7 +30,7 @@ def analyze(inv: Inventory, options: Options | None = None) -> Report:
         volumes=tuple(volumes),
         findings=tuple(findings),
         totals=totals,
-        measured=inv.measured,
+        measurements=meas,
         options={"large_log_bytes": opts.large_log_bytes},
     )
 

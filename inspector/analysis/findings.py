@@ -12,7 +12,6 @@ import os
 import re
 import shlex
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 
 from inspector.analysis.results import (
     ContainerRow,
@@ -25,13 +24,12 @@ from inspector.analysis.results import (
 )
 from inspector.analysis.sizes import Sizes, diff_path, storage_path
 from inspector.analysis.verify import size_mismatches
-from inspector.model import Inventory, Usage
+from inspector.ids import BUILDKIT_ID, short
+from inspector.model import LIVE_SLACK_SECONDS, ZERO, Inventory, Measurements
+from inspector.options import DEFAULT_LARGE_LOG, Options
 
-BUILDKIT_ID = re.compile(r"[0-9a-z]{25}")
-HEX64 = re.compile(r"[0-9a-f]{64}(-init)?")
-DEFAULT_LARGE_LOG = 100 * 1024 * 1024
-#: A dir modified this close to (or after) the scan start may be a daemon's work in progress.
-LIVE_SLACK_SECONDS = 2.0
+#: A graphdriver dir name: a layer or RW layer ID, or a container's -init layer.
+GRAPH_ID = re.compile(r"[0-9a-f]{64}(-init)?")
 
 _MANUAL = (
     "Docker no longer tracks this data, so no docker command removes it. Safe procedure: stop "
@@ -52,24 +50,7 @@ def manual(*paths: str) -> str:
     return _MANUAL.format(path=" and ".join(q(p) for p in paths))
 
 
-@dataclass(frozen=True, slots=True)
-class Options:
-    """Knobs for findings."""
-
-    large_log_bytes: int = DEFAULT_LARGE_LOG
-
-
-def _u(inv: Inventory, path: str | None, sub_apparent: bool = True) -> Usage:
-    if path is None:
-        return Usage(0, 0)
-    return inv.usage.get(path, Usage(0, 0))
-
-
-def _short(i: str) -> str:
-    return i.removeprefix("sha256:")[:12]
-
-
-def orphan_dirs(inv: Inventory) -> Iterator[Finding]:
+def orphan_dirs(inv: Inventory, meas: Measurements) -> Iterator[Finding]:
     """Storage dirs nothing references (layerdb, mounts, BuildKit), live-daemon aware."""
     refs = inv.referenced_dirs()
     bk = inv.buildkit
@@ -79,7 +60,7 @@ def orphan_dirs(inv: Inventory) -> Iterator[Finding]:
             continue
         if inv.scan_started and d.mtime >= inv.scan_started - LIVE_SLACK_SECONDS:
             continue  # created while we scanned: a daemon at work, not an orphan
-        u = _u(inv, d.path)
+        u = meas.of(d.path)
         checked = "no layerdb cache-id, no layerdb/mounts mount-id or init-id"
         if BUILDKIT_ID.fullmatch(name):
             yield (
@@ -104,7 +85,7 @@ def orphan_dirs(inv: Inventory) -> Iterator[Finding]:
         sev = Severity.WARNING
         conf = "certain"
         extra = ""
-        if not HEX64.fullmatch(name):
+        if not GRAPH_ID.fullmatch(name):
             conf = "likely"
             extra = (
                 "; the name is not a graphdriver ID, so something other than Docker may have"
@@ -140,7 +121,7 @@ def missing_dirs(inv: Inventory, sizes: Sizes) -> Iterator[Finding]:
         path = storage_path(inv, layer.cache_id) or ""
         remedy = (
             "Remove the images that use it and pull or build them again: "
-            + " ".join(f"docker image rm {q(_short(i))}" for i in users[:5])
+            + " ".join(f"docker image rm {q(short(i))}" for i in users[:5])
             if users
             else "Restart the daemon; if the entry stays, it is unused metadata. "
             + manual(layer.metadata_dir)
@@ -253,12 +234,12 @@ def broken_links(inv: Inventory) -> Iterator[Finding]:
         )
 
 
-def removing_dirs(inv: Inventory) -> Iterator[Finding]:
+def removing_dirs(inv: Inventory, meas: Measurements) -> Iterator[Finding]:
     """layerdb entries left as <chain>-<random>-removing by an interrupted removal."""
     for r in inv.removing_layers:
         sdir = storage_path(inv, r.cache_id)
-        u = _u(inv, sdir) if sdir and r.cache_id in inv.storage_dirs else Usage(0, 0)
-        md = _u(inv, r.metadata_dir)
+        u = meas.of(sdir) if sdir and r.cache_id in inv.storage_dirs else ZERO
+        md = meas.of(r.metadata_dir)
         where = (
             f"its storage dir {sdir} still exists and holds {u.apparent} bytes"
             if r.cache_id in inv.storage_dirs
@@ -279,7 +260,7 @@ def removing_dirs(inv: Inventory) -> Iterator[Finding]:
         )
 
 
-def dangling_layers(inv: Inventory, sizes: Sizes) -> Iterator[Finding]:
+def dangling_layers(inv: Inventory, sizes: Sizes, meas: Measurements) -> Iterator[Finding]:
     """layerdb layers no image, container, child layer or BuildKit record uses."""
     used = sizes.used_layers()
     for ch in sorted(inv.layers):
@@ -287,7 +268,7 @@ def dangling_layers(inv: Inventory, sizes: Sizes) -> Iterator[Finding]:
             continue
         layer = inv.layers[ch]
         sdir = storage_path(inv, layer.cache_id)
-        u = _u(inv, sdir)
+        u = meas.of(sdir)
         yield (
             Finding(
                 Kind.DANGLING_LAYER,
@@ -305,10 +286,10 @@ def dangling_layers(inv: Inventory, sizes: Sizes) -> Iterator[Finding]:
         )
 
 
-def incomplete_layers(inv: Inventory) -> Iterator[Finding]:
+def incomplete_layers(inv: Inventory, meas: Measurements) -> Iterator[Finding]:
     """Staging leftovers in layerdb/tmp from an interrupted layer registration."""
     for path in inv.layerdb_tmp:
-        u = _u(inv, path)
+        u = meas.of(path)
         yield (
             Finding(
                 Kind.INCOMPLETE_LAYER,
@@ -324,16 +305,16 @@ def incomplete_layers(inv: Inventory) -> Iterator[Finding]:
         )
 
 
-def containers(inv: Inventory, rows: list[ContainerRow]) -> Iterator[Finding]:
+def containers(inv: Inventory, meas: Measurements, rows: list[ContainerRow]) -> Iterator[Finding]:
     """Container dirs without config, and containers whose image is gone."""
     for s in inv.container_dirs_without_config:
         cid = os.path.basename(s.path)
-        u = _u(inv, s.path)
+        u = meas.of(s.path)
         m = inv.rw_layers.get(cid)
         extra = ""
         if m is not None and m.mount_id:
-            rw = _u(inv, storage_path(inv, m.mount_id))
-            init = _u(inv, storage_path(inv, m.init_id)) if m.init_id else Usage(0, 0)
+            rw = meas.of(storage_path(inv, m.mount_id))
+            init = meas.of(storage_path(inv, m.init_id)) if m.init_id else ZERO
             u = u + rw + init
             extra = f"; its layers {m.mount_id} (+ -init) are still in {inv.driver_home}"
         yield (
@@ -384,10 +365,10 @@ def missing_layers(inv: Inventory, rows: list[ImageRow]) -> Iterator[Finding]:
                 row.image.config_path,
                 0,
                 0,
-                f"image {_short(row.image.id)} needs {len(row.missing_layers)} layer(s) that "
+                f"image {short(row.image.id)} needs {len(row.missing_layers)} layer(s) that "
                 "layerdb does "
                 f"not have: {', '.join(row.missing_layers[:3])}",
-                f"docker image rm {q(_short(row.image.id))}, then pull or build it again",
+                f"docker image rm {q(short(row.image.id))}, then pull or build it again",
                 object_id=row.image.id,
                 reclaimable=False,
             )
@@ -437,10 +418,10 @@ def dangling_images(rows: list[ImageRow]) -> Iterator[Finding]:
                 img.config_path,
                 row.reclaimable,
                 0,
-                f"image {_short(img.id)} has no tag and no child image "
+                f"image {short(img.id)} has no tag and no child image "
                 f"(created {img.created}); "
                 f"removing it frees {row.reclaimable} bytes of layers no other image uses{users}",
-                f"docker image rm {q(_short(img.id))}"
+                f"docker image rm {q(short(img.id))}"
                 "  (or docker image prune for all dangling images)",
                 object_id=img.id,
                 reclaimable=not row.containers,
@@ -485,10 +466,9 @@ def build_cache(inv: Inventory) -> Iterator[Finding]:
     bk = inv.buildkit
     if not bk.present or not bk.records:
         return
-    total = sum(r.size or 0 for r in bk.records)
+    total, reclaimable = bk.total, bk.reclaimable
     in_use = sum(r.size or 0 for r in bk.records if r.in_use)
-    shared = sum(r.size or 0 for r in bk.records if r.shared and not r.in_use)
-    reclaimable = total - in_use - shared
+    shared = total - in_use - reclaimable
     path = os.path.join(inv.root.path, "buildkit")
     yield (
         Finding(
@@ -528,11 +508,11 @@ def truncated(inv: Inventory) -> Iterator[Finding]:
         )
 
 
-def unreadable(inv: Inventory) -> Iterator[Finding]:
+def unreadable(inv: Inventory, meas: Measurements) -> Iterator[Finding]:
     """Everything the readers skipped, and subtrees the walker could not list."""
     seen: set[tuple[str, str]] = set()
     items = list(inv.skipped)
-    for u in inv.usage.values():
+    for u in meas.usage.values():
         items.extend(u.unreadable)
     for s in items:
         # Readers name the path in their reason; the walker does not: same problem, one finding.
@@ -588,23 +568,25 @@ def all_findings(
     options: Options,
 ) -> list[Finding]:
     """Every finding, largest reclaimable bytes first; many of one kind grouped (see Groups)."""
+    meas = sizes.meas
     groups = Groups()
     if inv.driver_home:
-        groups.add(orphan_dirs(inv))
+        groups.add(orphan_dirs(inv, meas))
         groups.add(missing_dirs(inv, sizes))
         groups.add(broken_links(inv))
-        groups.add(dangling_layers(inv, sizes))
-        groups.add(size_mismatches(inv, inv.layer_walks, sizes))
-    groups.add(removing_dirs(inv))
-    groups.add(incomplete_layers(inv))
-    groups.add(containers(inv, conts))
+        groups.add(dangling_layers(inv, sizes, meas))
+        if meas.full:
+            groups.add(size_mismatches(inv, meas.layer_walks, sizes))
+    groups.add(removing_dirs(inv, meas))
+    groups.add(incomplete_layers(inv, meas))
+    groups.add(containers(inv, meas, conts))
     groups.add(missing_layers(inv, images))
     groups.add(volumes(vols))
     groups.add(dangling_images(images))
     groups.add(large_logs(conts, options.large_log_bytes))
     groups.add(build_cache(inv))
     groups.add(truncated(inv))
-    groups.add(unreadable(inv))
+    groups.add(unreadable(inv, meas))
     return sorted(groups.findings(), key=finding_order)
 
 

@@ -29,10 +29,6 @@ DESCRIPTIONS = {
 }
 
 
-def _u(inv: Inventory, path: str | None) -> Usage:
-    return inv.usage.get(path, Usage(0, 0)) if path else Usage(0, 0)
-
-
 def reconcile(
     inv: Inventory,
     sizes: Sizes,
@@ -47,8 +43,8 @@ def reconcile(
     docker_images = sum(sizes.layer_size(ch) for ch in image_layers if ch in inv.layers)
     docker_containers = sum(r.size_rw or 0 for r in containers)
     docker_volumes = sum(r.size or 0 for r in volumes if r.in_docker_df)
-    bk_total = sum(r.size or 0 for r in inv.buildkit.records)
-    bk_reclaim = sum(r.size or 0 for r in inv.buildkit.records if not r.in_use and not r.shared)
+    bk_total = inv.buildkit.total
+    bk_reclaim = inv.buildkit.reclaimable
     logs = sum(r.log_size for r in containers)
 
     cats: dict[str, Usage] = {k: Usage(0, 0) for k in DESCRIPTIONS}
@@ -67,12 +63,12 @@ def reconcile(
         owner.setdefault(k, "build_cache")
     for name, d in inv.storage_dirs.items():
         cat = owner.get(name, "orphans")
-        cats[cat] = cats[cat] + _u(inv, d.path)
+        cats[cat] = cats[cat] + sizes.meas.of(d.path)
     for v in inv.volumes.values():
         if v.has_dir:
-            cats["volumes"] = cats["volumes"] + _u(inv, v.path)
+            cats["volumes"] = cats["volumes"] + sizes.meas.of(v.path)
     for c in inv.containers.values():
-        cu = _u(inv, c.dir)
+        cu = sizes.meas.of(c.dir)
         lsz = sum(lf.size for lf in c.logs)
         ldisk = sum(lf.disk for lf in c.logs)
         cats["logs"] = cats["logs"] + Usage(lsz, ldisk)
@@ -80,13 +76,13 @@ def reconcile(
             max(cu.apparent - lsz, 0), max(cu.disk - ldisk, 0)
         )
     for s in inv.container_dirs_without_config:
-        cats["orphans"] = cats["orphans"] + _u(inv, s.path)
+        cats["orphans"] = cats["orphans"] + sizes.meas.of(s.path)
     staged = Usage(0, 0)
     for p in list(inv.layerdb_tmp) + [r.metadata_dir for r in inv.removing_layers]:
-        staged = staged + _u(inv, p)
+        staged = staged + sizes.meas.of(p)
     cats["orphans"] = cats["orphans"] + staged
     root = inv.root.path
-    for path, u in inv.usage.items():
+    for path, u in sizes.meas.usage.items():
         if os.path.dirname(path) != root:
             continue
         name = os.path.basename(path)
@@ -102,7 +98,7 @@ def reconcile(
         else:
             cats["other"] = cats["other"] + u
     if inv.driver_home and os.path.dirname(inv.driver_home) != root:
-        cats["metadata"] = cats["metadata"] + _u(inv, inv.driver_home)
+        cats["metadata"] = cats["metadata"] + sizes.meas.of(inv.driver_home)
     reclaimable = sum(f.bytes for f in findings if f.reclaimable and f.kind != Kind.UNREADABLE)
     categories = tuple(
         Category(name, u.apparent, u.disk, DESCRIPTIONS[name]) for name, u in cats.items()

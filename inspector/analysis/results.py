@@ -1,12 +1,19 @@
-"""What analysis produces: rows per object, findings, and the reconciliation of the root."""
+"""What analysis produces: rows per object, findings, and the reconciliation of the root.
+
+Also what checking a Report produces: the audit's result (checks, growth, the daemon's view
+and its differences). Those types live here, beside Report, so that the audit that makes them
+and the presenters that show them (inspector/report/) both import them from below, and
+neither imports the other.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Any
 
-from inspector.model import Container, Image, Inventory, Layer, Volume
+from inspector.model import Container, Image, Inventory, Layer, Measurements, Volume
 
 
 class Severity(StrEnum):
@@ -207,5 +214,213 @@ class Report:
     volumes: tuple[VolumeRow, ...]
     findings: tuple[Finding, ...]
     totals: Totals
-    measured: bool
+    measurements: Measurements | None = None
+    """What measuring found; None when sizes were not measured (``--no-sizes``, first view)."""
     options: Mapping[str, object] = field(default_factory=dict)
+
+    @property
+    def measured(self) -> bool:
+        """Whether the trees were walked (else only recorded sizes are known)."""
+        return self.measurements is not None
+
+
+# ---------------------------------------------------------------------------- audit results
+#
+# Made by inspector.audit (checks, growth) and inspector.daemon (DaemonView, Mismatch); shown
+# by inspector.report (audit_text, audit_json, prometheus).
+
+
+@dataclass(frozen=True, slots=True)
+class FsUsage:
+    """The filesystem holding the root, as df shows it."""
+
+    size: int
+    used: int
+    avail: int
+
+    @property
+    def percent(self) -> float:
+        """df's Use%: used / (used + available to unprivileged users), unrounded."""
+        denom = self.used + self.avail
+        return self.used * 100.0 / denom if denom else 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectGrowth:
+    """Growth of one container or volume; `previous` None when it is new since then."""
+
+    id: str
+    name: str
+    previous: int | None
+    current: int
+
+    @property
+    def growth(self) -> int:
+        """Bytes added since the previous run (negative: freed)."""
+        return self.current - (self.previous or 0)
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {
+            "id": self.id,
+            "name": self.name,
+            "previous": self.previous,
+            "current": self.current,
+            "growth": self.growth,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Growth:
+    """What changed since the previous run of the same root."""
+
+    previous_time: float
+    interval: float
+    total_disk: int
+    """Change of the allocated bytes under the root (what --max-growth compares)."""
+    categories: Mapping[str, tuple[int, int]]
+    """Category → (apparent growth, disk growth)."""
+    containers: tuple[ObjectGrowth, ...]
+    volumes: tuple[ObjectGrowth, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Offender:
+    """One thing that contributes to a check's value."""
+
+    label: str
+    """What it is, for people (may hold hostile text: clean() it before printing)."""
+    value: int
+    path: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    """One threshold or --fail-on kind, evaluated."""
+
+    name: str
+    """max_orphan_bytes, …, or fail_on:<kind>."""
+    what: str
+    unit: str
+    """bytes | percent | findings."""
+    value: int | float | None
+    """None when it cannot be measured (no previous run for growth, no statvfs)."""
+    limit: int | float | None
+    """None when not configured (shown with --verbose only)."""
+    offenders: tuple[Offender, ...] = ()
+    extra: str = ""
+    """More numbers for the line (e.g. the findings' bytes)."""
+
+    @property
+    def configured(self) -> bool:
+        """Whether a limit was set for it."""
+        return self.limit is not None
+
+    @property
+    def crossed(self) -> bool:
+        """Value greater than the limit (for --fail-on: any finding)."""
+        return self.limit is not None and self.value is not None and self.value > self.limit
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {
+            "name": self.name,
+            "description": self.what,
+            "unit": self.unit,
+            "value": self.value,
+            "limit": self.limit,
+            "configured": self.configured,
+            "crossed": self.crossed,
+            "offenders": [
+                {"label": o.label, "value": o.value, "path": o.path} for o in self.offenders
+            ],
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class DaemonView:
+    """What the daemon said, as plain JSON-like data (no SDK objects)."""
+
+    host: str
+    """The address asked (unix:///…, tcp://…)."""
+    root_dir: str
+    """`DockerRootDir` from /info."""
+    driver: str
+    """`Driver` (storage driver) from /info."""
+    server_version: str
+    df: Mapping[str, Any]
+    """`/system/df`."""
+    images: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    """Image ID → inspect output, for the listed images."""
+    history: Mapping[str, Sequence[Mapping[str, Any]]] = field(default_factory=dict)
+    """Image ID → `/images/<id>/history` (newest first, as the API returns it)."""
+    containers: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    """Container ID → inspect output."""
+
+
+@dataclass(frozen=True, slots=True)
+class Mismatch:
+    """One difference between the daemon and the offline view."""
+
+    object_type: str
+    """system | daemon | image | layer | container | volume."""
+    object_id: str
+    name: str
+    """Tag, container or volume name (for people); may be empty."""
+    field: str
+    """The API field compared (Size, SizeRw, UpperDir, present, …)."""
+    daemon: int | str | None
+    offline: int | str | None
+    path: str
+    """The offline file or directory the number comes from."""
+
+    def label(self) -> str:
+        """What differs, for people (hostile names included: clean() before printing)."""
+        short = self.object_id.removeprefix("sha256:")[:12]
+        if self.object_type == "system":
+            return "docker system df"
+        if self.object_type == "daemon":
+            return "daemon"
+        if self.object_type == "layer":
+            return f"layer {short} (in image {self.name})"
+        if self.object_type == "volume":
+            return f"volume {self.name}"
+        return f"{self.object_type} {self.name} ({short})"
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {
+            "object_type": self.object_type,
+            "object_id": self.object_id,
+            "name": self.name,
+            "field": self.field,
+            "daemon": self.daemon,
+            "offline": self.offline,
+            "path": self.path,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class AuditResult:
+    """Everything one audit run found: what the presenters (text, JSON, Prometheus) show.
+
+    The settings are not kept: each check carries its own limit, which is all a presenter
+    shows of them (and keeping them would make this module import the audit's config).
+    """
+
+    report: Report
+    checks: tuple[Check, ...]
+    findings: tuple[Finding, ...]
+    """The report's findings plus daemon mismatches."""
+    fs: FsUsage | None
+    growth: Growth | None
+    scan_seconds: float
+    finished_at: float
+    mismatches: tuple[Mismatch, ...] = ()
+    daemon: DaemonView | None = None
+    notes: tuple[str, ...] = ()
+
+    @property
+    def crossed(self) -> tuple[Check, ...]:
+        """The checks that fail the audit."""
+        return tuple(c for c in self.checks if c.crossed)

@@ -2,24 +2,13 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 
 from inspector.analysis.results import ContainerRow, ImageRow, LayerRow, VolumeRow
-from inspector.model import Inventory, Volume
-
-
-def chain_ids(diff_ids: Sequence[str]) -> tuple[str, ...]:
-    """OCI ChainIDs: chain[0] = diff[0]; chain[n] = sha256(chain[n-1] + " " + diff[n])."""
-    out: list[str] = []
-    for d in diff_ids:
-        if not out:
-            out.append(d)
-        else:
-            out.append("sha256:" + hashlib.sha256(f"{out[-1]} {d}".encode()).hexdigest())
-    return tuple(out)
+from inspector.ids import chain_ids
+from inspector.model import Inventory, Measurements, Volume
 
 
 def storage_path(inv: Inventory, dir_name: str | None) -> str | None:
@@ -37,16 +26,16 @@ def diff_path(inv: Inventory, dir_name: str | None) -> str | None:
     return os.path.join(p, "diff") if inv.root.storage_driver == "overlay2" else p
 
 
-def _usage(inv: Inventory, path: str | None) -> tuple[int | None, int]:
+def _usage(meas: Measurements, path: str | None) -> tuple[int | None, int]:
     if path is None:
         return None, 0
-    u = inv.usage.get(path)
+    u = meas.usage.get(path)
     if u is None:
         return None, 0
     return u.apparent, u.disk
 
 
-def _complete(inv: Inventory, path: str, counted: str | None) -> bool:
+def _complete(meas: Measurements, path: str, counted: str | None) -> bool:
     """Whether the walk of `path` read all of `counted` (its subtree Docker measures).
 
     Docker's directory.Size fails as a whole on any error but a vanished entry (e.g. a tree
@@ -54,7 +43,7 @@ def _complete(inv: Inventory, path: str, counted: str | None) -> bool:
     volume. A partial sum would be neither Docker's number nor the truth, so such a size is
     reported as unknown (None), with the unreadable subtree as its own finding.
     """
-    u = inv.usage.get(path)
+    u = meas.usage.get(path)
     if u is None or not u.unreadable:
         return True
     top = counted if counted is not None else path
@@ -76,8 +65,10 @@ def mount_text(inv: Inventory, v: Volume) -> str | None:
 class Sizes:
     """Per-object rows and the reference maps other analyses need."""
 
-    def __init__(self, inv: Inventory) -> None:
+    def __init__(self, inv: Inventory, meas: Measurements | None = None) -> None:
         self.inv = inv
+        self.meas = meas if meas is not None else Measurements()
+        """What was measured (empty when sizes were not measured)."""
         self.chains: dict[str, tuple[str, ...]] = {
             iid: chain_ids(img.diff_ids) for iid, img in inv.images.items()
         }
@@ -159,7 +150,7 @@ class Sizes:
             for ch in chain:
                 layer = self.inv.layers.get(ch)
                 if layer is not None:
-                    disk += _usage(self.inv, storage_path(self.inv, layer.cache_id))[1]
+                    disk += _usage(self.meas, storage_path(self.inv, layer.cache_id))[1]
             tagged = self.is_tagged(iid)
             rows.append(
                 ImageRow(
@@ -197,7 +188,7 @@ class Sizes:
             layer = self.inv.layers[ch]
             sdir = storage_path(self.inv, layer.cache_id)
             d = self.inv.storage_dirs.get(layer.cache_id)
-            measured, disk = _usage(self.inv, sdir)
+            measured, disk = _usage(self.meas, sdir)
             rows.append(
                 LayerRow(
                     layer=layer,
@@ -226,16 +217,16 @@ class Sizes:
             size_rw: int | None = None
             disk = 0
             if m and m.mount_id and m.mount_id in self.inv.storage_dirs:
-                apparent, disk = _usage(self.inv, storage_path(self.inv, m.mount_id))
+                apparent, disk = _usage(self.meas, storage_path(self.inv, m.mount_id))
                 sdir = storage_path(self.inv, m.mount_id) or ""
-                if not _complete(self.inv, sdir, diff_path(self.inv, m.mount_id)):
+                if not _complete(self.meas, sdir, diff_path(self.inv, m.mount_id)):
                     size_rw = None
                 elif self.inv.root.storage_driver == "vfs":
-                    size_rw = self.inv.vfs_changes.get(cid)
+                    size_rw = self.meas.vfs_changes.get(cid)
                 else:
                     size_rw = apparent
             if m and m.init_id:
-                disk += _usage(self.inv, storage_path(self.inv, m.init_id))[1]
+                disk += _usage(self.meas, storage_path(self.inv, m.init_id))[1]
             image_size = sum(self.layer_size(ch) for ch in self.container_chain(cid))
             virtual = None if size_rw is None else size_rw + image_size
             vols = tuple(sorted({mp.name for mp in c.mounts if mp.type == "volume" and mp.name}))
@@ -270,8 +261,8 @@ class Sizes:
         rows: list[VolumeRow] = []
         for name in sorted(self.inv.volumes):
             v = self.inv.volumes[name]
-            size, disk = _usage(self.inv, v.path) if v.has_dir else (None, 0)
-            if not _complete(self.inv, v.path, os.path.join(v.path, "_data")):
+            size, disk = _usage(self.meas, v.path) if v.has_dir else (None, 0)
+            if not _complete(self.meas, v.path, os.path.join(v.path, "_data")):
                 size = None
             mounted = mount_text(self.inv, v)
             if mounted is not None:

@@ -22,15 +22,13 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import re
 from collections.abc import Iterable, Mapping
 from typing import Protocol
 
 from inspector.analysis.results import Finding, Kind, Report, Severity, finding_order
 from inspector.analysis.sizes import Sizes, diff_path, storage_path
+from inspector.ids import BUILDKIT_ID
 from inspector.model import Inventory, Layer
-
-BUILDKIT_ID = re.compile(r"[0-9a-z]{25}")
 
 NATIVE = (
     "native overlay diff: Docker records directory.Size(diff) (every non-directory's st_size "
@@ -93,7 +91,7 @@ def size_mismatches(
 ) -> list[Finding]:
     """A SIZE_MISMATCH finding per walked image layer whose recorded size fits no rule.
 
-    `walks` maps cache-id → walk of that layer's dir (``scan.ScanResult.layer_walks``).
+    `walks` maps cache-id → walk of that layer's dir (``Measurements.layer_walks``).
     Layers with no recorded size, no walk, an incomplete walk, a foreign descriptor, or no
     applicable rule are not judged (other findings cover unreadable or missing data).
     """
@@ -113,7 +111,7 @@ def size_mismatches(
             continue
         where = diff_path(inv, layer.cache_id) or ""
         sdir = storage_path(inv, layer.cache_id)
-        usage = inv.usage.get(sdir) if sdir else None
+        usage = sizes.meas.usage.get(sdir) if sdir else None
         applied = "; or ".join(
             f"{text} = {numbers[which]} bytes walked"
             + f" ({numbers[which] - layer.size:+d} vs recorded)"

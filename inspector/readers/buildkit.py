@@ -29,7 +29,6 @@ Only graphdriver mode is read: with the containerd image store, BuildKit keeps i
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import stat
@@ -40,6 +39,7 @@ from datetime import UTC, datetime, timedelta
 
 from inspector import model
 from inspector.errors import ReaderError
+from inspector.ids import chain_ids
 from inspector.readers.bbolt import DEFAULT_CAP, BoltBucket, load_bolt
 from inspector.readers.fs import lstat_or_none
 
@@ -412,13 +412,7 @@ def image_chain_ids(diff_id_lists: Iterable[Sequence[str]]) -> frozenset[str]:
     """
     out: set[str] = set()
     for diff_ids in diff_id_lists:
-        chain = ""
-        for diff in diff_ids:
-            if not chain:
-                chain = diff
-            else:
-                chain = "sha256:" + hashlib.sha256(f"{chain} {diff}".encode()).hexdigest()
-            out.add(chain)
+        out.update(chain_ids(diff_ids))
     return frozenset(out)
 
 
@@ -465,6 +459,17 @@ def build_cache_usage(state: BuildkitState, shared: AbstractSet[str]) -> BuildCa
 # --- the inventory's view ------------------------------------------------------------------
 
 
+def _rfc3339(when: datetime | None) -> str | None:
+    """`when` as Go's RFC3339Nano writes a UTC time (the API's and config files' form):
+    ``Z``, fraction without trailing zeros. Only microseconds: :func:`_time` dropped the rest."""
+    if when is None:
+        return None
+    when = when.astimezone(UTC)
+    frac = f"{when.microsecond:06d}".rstrip("0")
+    base = when.replace(tzinfo=None).isoformat(timespec="seconds")  # 4-digit year, always
+    return base + (f".{frac}" if frac else "") + "Z"
+
+
 def to_model(
     root_dir: str, image_diff_ids: Iterable[Sequence[str]] = ()
 ) -> tuple[model.BuildKitInfo, list[model.Skipped]]:
@@ -488,7 +493,10 @@ def to_model(
             description=r.description,
             in_use=False,  # only the daemon's memory knows; nothing is in use at rest
             shared=r.id in shared,
-            last_used=r.last_used_at.isoformat() if r.last_used_at else None,
+            last_used=_rfc3339(r.last_used_at),
+            created=_rfc3339(r.created_at),
+            usage_count=r.usage_count,
+            parents=r.parents,
         )
         for r in state.listed_records()
     )

@@ -10,9 +10,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from inspector.errors import ReaderError
+from inspector.ids import HEX64
 from inspector.model import Container, LogFile, MountPoint, Skipped
 from inspector.readers import fs, limits
-from inspector.readers.layerdb import HEX64
 
 CONFIG_CAP = fs.JSON_CAP
 HOSTCONFIG_CAP = 4 * 1024 * 1024

@@ -30,14 +30,12 @@ from collections.abc import Iterator
 from typing import Any
 
 from inspector.errors import ReaderError
+from inspector.model import LIVE_SLACK_SECONDS
 
 #: Default cap for small metadata files (IDs, sizes, links).
 SMALL = 4096
 #: Default cap for JSON documents (image configs, container configs).
 JSON_CAP = 16 * 1024 * 1024
-#: An entry modified this recently may be half-written by a live daemon (the same slack as the
-#: orphan_dir finding uses): a reader skips it rather than report it as broken.
-LIVE_SLACK_SECONDS = 2.0
 
 _CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 _BASE_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | _CLOEXEC

@@ -157,6 +157,22 @@ def to_dict(report: Report, generated_at: dt.datetime | None = None) -> dict[str
         }
         for r in report.volumes
     ]
+    # The records `docker system df -v` lists, with the API's full IDs (the CLI's table cuts
+    # them to 12 characters for display only). Sorted by ID: a stable order to diff reports.
+    build_cache = [
+        {
+            "id": r.id,
+            "type": r.record_type,
+            "size": r.size,
+            "shared": r.shared,
+            "in_use": r.in_use,
+            "created": r.created,
+            "last_used": r.last_used,
+            "usage_count": r.usage_count,
+            "description": r.description,
+        }
+        for r in sorted(inv.buildkit.records, key=lambda r: r.id)
+    ]
     t = report.totals
     totals = {
         "images_size": t.docker_images_size,
@@ -186,6 +202,7 @@ def to_dict(report: Report, generated_at: dt.datetime | None = None) -> dict[str
         "layers": layers,
         "containers": containers,
         "volumes": volumes,
+        "build_cache": build_cache,
         "findings": [finding_dict(f) for f in report.findings],
         "totals": totals,
         "skipped": [{"path": s.path, "reason": s.reason} for s in inv.skipped],

@@ -18,17 +18,14 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Iterator, Sequence
-from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from inspector.analysis.results import Kind
+from inspector.analysis.results import AuditResult, Kind
+from inspector.ids import short
 from inspector.textsafe import clean
-
-if TYPE_CHECKING:
-    from inspector.audit import AuditResult
 
 PREFIX = "docker_inspector_"
 #: Longest label value written; longer ones keep a prefix and a hash (still unique).
@@ -42,10 +39,6 @@ def label(text: str, limit: int = LABEL_MAX) -> str:
         return value
     digest = hashlib.sha256(value.encode("utf-8")).hexdigest()[:12]
     return value[: limit - len(digest) - 1] + "~" + digest
-
-
-def _short(i: str) -> str:
-    return i.removeprefix("sha256:")[:12]
 
 
 class _Family:
@@ -150,7 +143,7 @@ class AuditCollector(Collector):
             if not row.listed:
                 continue
             tag = sorted(row.image.tags)[0] if row.image.tags else "<none>"
-            labels = [root, _short(row.image.id), label(tag)]
+            labels = [root, short(row.image.id), label(tag)]
             isize.add(labels, row.size)
             iuniq.add(labels, row.unique_size)
         yield isize.metric
@@ -253,6 +246,12 @@ def registry(result: AuditResult) -> CollectorRegistry:
     return reg
 
 
+def render(result: AuditResult) -> str:
+    """The metrics in the text exposition format (what the textfile holds)."""
+    # generate_latest returns strict UTF-8, so write() encoding this again gives the same bytes.
+    return generate_latest(registry(result)).decode("utf-8")
+
+
 def write(path: str, result: AuditResult, roots: Sequence[str]) -> None:
     """Write the textfile atomically (temp file in the same directory, then rename).
 
@@ -263,11 +262,11 @@ def write(path: str, result: AuditResult, roots: Sequence[str]) -> None:
 
     outputs.write_file(
         path,
-        generate_latest(registry(result)),
+        render(result).encode("utf-8"),
         roots,
         label="--prometheus",
         hint="; write it elsewhere (e.g. node_exporter's textfile directory)",
     )
 
 
-__all__ = ["AuditCollector", "label", "registry", "write"]
+__all__ = ["AuditCollector", "label", "registry", "render", "write"]

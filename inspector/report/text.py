@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import humanize
 
 from inspector import __version__
 from inspector.analysis.results import Report
+from inspector.model import BuildCacheRecord
 from inspector.textsafe import clean
+
+_NEVER = datetime.min.replace(tzinfo=UTC)
 
 
 def size(n: int | None) -> str:
@@ -33,6 +38,25 @@ def _table(headers: list[str], rows: list[list[str]], right: set[int]) -> list[s
 
 def _short(i: str) -> str:
     return i.removeprefix("sha256:")[:12]
+
+
+def short_cache_id(record_id: str) -> str:
+    """The CACHE ID `docker system df -v` prints: stringid.TruncateID (after a ':', 12 chars)."""
+    return record_id.partition(":")[2][:12] if ":" in record_id else record_id[:12]
+
+
+def _instant(when: str | None) -> datetime | None:
+    try:
+        return datetime.fromisoformat(when) if when else None
+    except ValueError:
+        return None
+
+
+def _cache_order(r: BuildCacheRecord) -> tuple[bool, datetime, str]:
+    """docker/cli's buildCacheSort: never used first, then least recently used, then by ID,
+    so the rows come in the order `docker system df -v` prints them."""
+    when = _instant(r.last_used)
+    return (when is not None, when or _NEVER, r.id)
 
 
 def render(report: Report, top: int = 10) -> str:
@@ -177,6 +201,44 @@ def render(report: Report, top: int = 10) -> str:
                 ]
             )
         out += _table(["VOLUME NAME", "KIND", "DRIVER", "LINKS", "SIZE"], rows, {3, 4})
+    if bk:
+        out.append("")
+        out.append(
+            f"Build cache ({len(bk)} records, {size(sum(r.size or 0 for r in bk))} in all, "
+            "least recently used first)"
+        )
+        rows = []
+        for rec in sorted(bk, key=_cache_order):
+            # Descriptions are written from Dockerfiles (and IDs are bbolt keys): escaped.
+            desc = clean(rec.description)
+            rows.append(
+                [
+                    clean(short_cache_id(rec.id)) + ("*" if rec.in_use else ""),
+                    clean(rec.record_type),
+                    size(rec.size),
+                    clean(rec.created or "")[:19],
+                    clean(rec.last_used or "")[:19],
+                    str(rec.usage_count),
+                    "true" if rec.in_use else "false",
+                    "true" if rec.shared else "false",
+                    desc if len(desc) <= 60 else desc[:57] + "...",
+                ]
+            )
+        out += _table(
+            [
+                "CACHE ID",
+                "CACHE TYPE",
+                "SIZE",
+                "CREATED",
+                "LAST USED",
+                "USAGE",
+                "IN USE",
+                "SHARED",
+                "DESCRIPTION",
+            ],
+            rows,
+            {2, 5},
+        )
 
     consumers: list[tuple[int, str, str]] = []
     for lr in report.layers:

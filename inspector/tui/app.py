@@ -1,9 +1,10 @@
 """The docker-inspector TUI: a thin App over the same Report the JSON export uses.
 
-Loading happens in one thread worker: ``inventory.read`` (metadata only, fast) is analysed
-and shown at once, then ``inventory.measure`` walks the trees while posting progress, and
-the measured report replaces the first one. Workers only post messages; failures of any
-worker are turned into a notification in :meth:`InspectorApp.on_worker_state_changed`.
+Loading happens in one thread worker running the shared pipeline (inspector.pipeline.run):
+the report of the metadata alone is shown at once, then the trees are walked while progress
+is posted, and the measured report replaces the first one. Workers only post messages;
+failures of any worker are turned into a notification in
+:meth:`InspectorApp.on_worker_state_changed`.
 
 Use :func:`make_app` to build the app (CLI, tests, screenshot script) and :func:`run` to
 run it in the terminal.
@@ -22,11 +23,10 @@ from textual.binding import Binding
 from textual.message import Message
 from textual.worker import Worker, WorkerState, get_current_worker
 
-from inspector.analysis import analyze
+from inspector import pipeline
 from inspector.analysis.results import Report
 from inspector.errors import InspectorError, UsageError
-from inspector.inventory import Progress
-from inspector.model import Inventory
+from inspector.options import Options
 from inspector.tui.rows import Prepared, prepare
 from inspector.tui.safe import inside, t
 from inspector.tui.screens.export import ExportScreen, check_path
@@ -36,8 +36,8 @@ from inspector.tui.widgets.status import summary
 
 __all__ = ["InspectorApp", "MeasureFn", "make_app", "run"]
 
-MeasureFn = Callable[[Inventory, Progress], Inventory]
-"""How the tree walk is run (``inventory.measure``; tests pass a slow fake)."""
+MeasureFn = pipeline.MeasureFn
+"""How the tree walk is run (``pipeline.measure_root``; tests pass a slow fake)."""
 
 T = TypeVar("T")
 
@@ -47,12 +47,6 @@ POLL = 0.05
 
 class LoadCancelled(Exception):
     """The load worker was cancelled (the user quit while reading or measuring)."""
-
-
-def _default_measure(inv: Inventory, progress: Progress) -> Inventory:
-    from inspector import inventory
-
-    return inventory.measure(inv, progress)
 
 
 def _interruptible(fn: Callable[[], T], worker: Worker[object]) -> T:
@@ -82,7 +76,7 @@ def _interruptible(fn: Callable[[], T], worker: Worker[object]) -> T:
 
 
 class InspectorApp(App[int]):
-    """Overview, Images, Layers, Containers, Volumes and Findings of one data root."""
+    """Overview, Images, Layers, Containers, Volumes, Findings and Build cache of one root."""
 
     CSS_PATH = "app.tcss"
     TITLE = "docker-inspector"
@@ -139,7 +133,8 @@ class InspectorApp(App[int]):
         self.report: Report | None = report
         self.root_label = root_label or root or (report.inventory.root.path if report else "")
         self.measure = measure
-        self.measure_fn: MeasureFn = measure_fn or _default_measure
+        self.measure_fn: MeasureFn | None = measure_fn
+        """Replaces the measure stage (tests); None: the pipeline's own."""
         self.measuring = False
         """True while the load worker reads or measures the root."""
 
@@ -166,27 +161,24 @@ class InspectorApp(App[int]):
 
     @work(thread=True, exclusive=True, group="load", exit_on_error=False)
     def load(self, root: str) -> None:
-        """Read, show, measure, show again. Runs in a thread; only posts messages."""
-        from inspector import inventory
-
+        """Run the pipeline: show its first report, then the measured one. Only posts messages."""
         worker = get_current_worker()
-        inv = _interruptible(lambda: inventory.read(root), worker)
-        report = analyze(inv)
-        self.post_message(self.ReportReady(prepare(report), final=not self.measure))
-        if not self.measure:
-            return
+
+        def first(report: Report) -> None:
+            self.post_message(self.ReportReady(prepare(report), final=False))
+            self.post_message(self.LoadProgress("measuring", 0, 0))
 
         def progress(stage: str, done: int, total: int) -> None:
             if worker.is_cancelled:
                 raise LoadCancelled
             self.post_message(self.LoadProgress(stage, done, total))
 
-        self.post_message(self.LoadProgress("measuring", 0, 0))
-        measured = _interruptible(lambda: self.measure_fn(inv, progress), worker)
+        opts = Options(sizes=self.measure)
+        final = _interruptible(
+            lambda: pipeline.run(root, opts, progress, first, self.measure_fn), worker
+        )
         if worker.is_cancelled:
             raise LoadCancelled
-        self.post_message(self.LoadProgress("analysing", 0, 0))
-        final = analyze(measured)
         self.post_message(self.ReportReady(prepare(final), final=True))
 
     def on_inspector_app_report_ready(self, message: ReportReady) -> None:

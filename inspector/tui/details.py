@@ -13,6 +13,7 @@ from rich.console import Group
 from rich.table import Table
 
 from inspector.analysis.results import Finding
+from inspector.report.text import short_cache_id
 from inspector.tui.rows import SEVERITY_STYLE, Index, history_for_layers, shared_with
 from inspector.tui.safe import Inert, line, short, size, stamp, t
 
@@ -251,4 +252,39 @@ def finding_sections(ix: Index, f: Finding) -> list[Section]:
         ),
         ("Evidence", [("", f.detail)]),
         ("Remedy (never run by this tool)", [("", f.remedy)]),
+    ]
+
+
+def build_cache_sections(ix: Index, record_id: str) -> list[Section]:
+    """One BuildKit cache record: the fields of its `docker system df -v` line, in full."""
+    r = ix.build_cache[record_id]
+    shared = "yes: an image uses its layer; pruning the cache does not free it"
+    parents: list[tuple[Key, Value]] = [
+        (
+            f"parent {i + 1}" if len(r.parents) > 1 else "parent",
+            f"{p}  ({ix.build_cache[p].description or ix.build_cache[p].record_type})"
+            if p in ix.build_cache
+            else p,
+        )
+        for i, p in enumerate(r.parents)
+    ]
+    return [
+        (
+            "Build cache record",
+            [
+                ("ID", r.id),
+                ("Cache ID", short_cache_id(r.id)),
+                ("Type", r.record_type),
+                ("Size", size(r.size)),
+                ("Shared", shared if r.shared else "no"),
+                ("In use", t("yes: a build holds it", "yellow") if r.in_use else "no"),
+                # Full times: a build makes many records within the same minute.
+                ("Created", r.created),
+                ("Last used", r.last_used or "never"),
+                ("Usage count", str(r.usage_count)),
+                ("Snapshot", r.snapshot if r.snapshot != r.id else None),
+            ],
+        ),
+        ("Description", [("", r.description or "(none)")]),
+        ("Parents", parents or [("parent", "none")]),
     ]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 from inspector.analysis.results import (
     ContainerRow,
@@ -20,6 +21,8 @@ from inspector.analysis.results import (
     Severity,
     VolumeRow,
 )
+from inspector.model import BuildCacheRecord
+from inspector.report.text import short_cache_id
 from inspector.textsafe import clean
 from inspector.tui.safe import Inert, rel, short, size, stamp, t
 
@@ -99,6 +102,9 @@ class Index:
         self.layers: dict[str, LayerRow] = {r.layer.chain_id: r for r in report.layers}
         self.containers: dict[str, ContainerRow] = {r.container.id: r for r in report.containers}
         self.volumes: dict[str, VolumeRow] = {r.volume.name: r for r in report.volumes}
+        self.build_cache: dict[str, BuildCacheRecord] = {
+            r.id: r for r in report.inventory.buildkit.records
+        }
         self.findings: dict[str, Finding] = {
             finding_key(i): f for i, f in enumerate(report.findings)
         }
@@ -295,6 +301,64 @@ def volumes_table(ix: Index) -> TableData:
     return TableData("volumes", VOLUME_COLUMNS, tuple(rows), sort_column=3, sort_reverse=True)
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+BUILD_CACHE_COLUMNS = (
+    Column("id", "CACHE ID"),
+    Column("type", "CACHE TYPE", width=16),
+    Column("size", "SIZE", numeric=True),
+    Column("shared", "SHARED"),
+    Column("usage", "USAGE", numeric=True),
+    Column("last_used", "LAST USED"),
+    Column("description", "DESCRIPTION", width=60),
+)
+"""`docker system df -v`'s columns, narrowed so the description shows at 120 columns: the
+creation time is in the detail pane, and a record in use gets the CLI's ``*`` after its ID
+(its IN USE column is false offline anyway)."""
+
+
+def instant(when: str | None) -> int:
+    """An RFC 3339 time as microseconds since the epoch, for sorting (-1: none or invalid).
+
+    The strings cannot be sorted as text: Go-style fractions drop trailing zeros, so
+    ``…:52.8Z`` would sort after ``…:52.82Z``.
+    """
+    if not when:
+        return -1
+    try:
+        moment = datetime.fromisoformat(when)
+    except ValueError:
+        return -1
+    if moment.tzinfo is None:
+        return -1
+    return (moment - _EPOCH) // timedelta(microseconds=1)  # exact: no float on the way
+
+
+def build_cache_table(ix: Index) -> TableData:
+    """Build cache view: the records `docker system df -v` lists, largest first."""
+    rows = []
+    for r in sorted(ix.report.inventory.buildkit.records, key=lambda r: r.id):
+        rows.append(
+            make_row(
+                r.id,
+                BUILD_CACHE_COLUMNS,
+                [
+                    (short_cache_id(r.id) + ("*" if r.in_use else ""), r.id),
+                    (r.record_type, r.record_type),
+                    (size(r.size), r.size if r.size is not None else -1),
+                    ("yes" if r.shared else "", int(r.shared)),
+                    (str(r.usage_count), r.usage_count),
+                    (stamp(r.last_used), instant(r.last_used)),
+                    (r.description, r.description.lower()),
+                ],
+                " ".join(r.parents),
+            )
+        )
+    return TableData(
+        "build cache", BUILD_CACHE_COLUMNS, tuple(rows), sort_column=2, sort_reverse=True
+    )
+
+
 FINDING_COLUMNS = (
     Column("severity", "SEVERITY"),
     Column("kind", "KIND"),
@@ -420,5 +484,6 @@ def prepare(report: Report) -> Prepared:
             "containers": containers_table(ix),
             "volumes": volumes_table(ix),
             "findings": findings_table(ix),
+            "buildcache": build_cache_table(ix),
         },
     )

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import dataclasses
 
-from inspector import inventory
-from inspector.analysis import analyze
+from inspector import pipeline
 from inspector.analysis.results import Report
-from inspector.model import Container, Inventory, Usage
+from inspector.model import Container, Inventory, Measurements, Usage
+from inspector.options import Options
 
 
 def _apparent(u: Usage) -> Usage:
@@ -26,15 +26,20 @@ def _container(c: Container) -> Container:
     return dataclasses.replace(c, logs=logs)
 
 
-def stabilize(inv: Inventory) -> Inventory:
-    """The inventory with allocated bytes replaced by apparent bytes everywhere."""
-    return dataclasses.replace(
-        inv,
-        usage={path: _apparent(u) for path, u in inv.usage.items()},
-        containers={cid: _container(c) for cid, c in inv.containers.items()},
+def stabilize(inv: Inventory, meas: Measurements) -> tuple[Inventory, Measurements]:
+    """Inventory and measurements with allocated bytes replaced by apparent bytes everywhere."""
+    return (
+        dataclasses.replace(
+            inv, containers={cid: _container(c) for cid, c in inv.containers.items()}
+        ),
+        dataclasses.replace(meas, usage={path: _apparent(u) for path, u in meas.usage.items()}),
     )
 
 
 def stable_report(root: str) -> Report:
     """Read, measure and analyse `root` with filesystem-neutral sizes (see module doc)."""
-    return analyze(stabilize(inventory.build(root)))
+    opts = Options()
+    inv = pipeline.read(root)
+    meas = pipeline.measure_root(inv, opts)
+    assert meas is not None
+    return pipeline.analyse(*stabilize(inv, meas), opts)

@@ -13,7 +13,11 @@ from inspector.tui.safe import line
 
 #: (keys, what they do): the single list the help dialog shows.
 KEYS: tuple[tuple[str, str], ...] = (
-    ("1 … 6", "switch tab: 1 Overview, 2 Images, 3 Layers, 4 Containers, 5 Volumes, 6 Findings"),
+    (
+        "1 … 7",
+        "switch tab: 1 Overview, 2 Images, 3 Layers, 4 Containers, 5 Volumes, 6 Findings, "
+        "7 Build cache",
+    ),
     ("tab / shift+tab", "move the focus (tab bar, table)"),
     ("↑ ↓ pgup pgdn", "move in a table (home, end too); ← → scroll wide tables"),
     ("enter", "open the highlighted row (image: its layers; others: details)"),

@@ -1,4 +1,4 @@
-"""The main screen: six tabs (number keys 1 to 6), the status line and the key footer."""
+"""The main screen: seven tabs (number keys 1 to 7), the status line and the key footer."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, TabbedContent, TabPane
 
 from inspector.tui.rows import Prepared
+from inspector.tui.widgets.buildcache import BuildCacheView
 from inspector.tui.widgets.containers import ContainersView
 from inspector.tui.widgets.findings import FindingsView
 from inspector.tui.widgets.images import ImagesView
@@ -27,11 +28,16 @@ TABS: tuple[tuple[str, str], ...] = (
     ("containers", "Containers"),
     ("volumes", "Volumes"),
     ("findings", "Findings"),
+    ("buildcache", "Build cache"),
 )
 
 
 class MainScreen(Screen[None]):
     """Tabs over one report; tables keep their sort, filter and cursor across refreshes."""
+
+    #: Below 86 columns the seven tab labels do not fit with Textual's padding: app.tcss
+    #: narrows it on ``-narrow`` so every tab stays visible at 80x24.
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (86, "-wide")]
 
     BINDINGS = [
         Binding("slash", "filter", "Filter"),
@@ -59,6 +65,8 @@ class MainScreen(Screen[None]):
                 yield VolumesView(id="volumes-view")
             with TabPane("6 Findings", id="findings"):
                 yield FindingsView(id="findings-view")
+            with TabPane("7 Build cache", id="buildcache"):
+                yield BuildCacheView(id="buildcache-view")
         yield StatusBar(id="status")
         yield Footer()
 

@@ -36,6 +36,7 @@ from typing import NamedTuple
 
 from inspector import outputs
 from inspector.errors import ReaderError
+from inspector.model import Usage
 from inspector.paths import inside as _inside
 from inspector.readers import fs
 
@@ -74,20 +75,12 @@ _HINT = (
 
 
 class Entry(NamedTuple):
-    """What one walk of an immutable dir measured."""
+    """What one walk of an immutable dir measured, and when the dir was what it is now."""
 
     identity: Identity
     """The dir's identity when it was walked (see :func:`identity`)."""
-    apparent: int
-    """Docker's directory.Size of the diff dir (or of the whole dir when it has none)."""
-    payload: int
-    """Tar payload bytes of the same tree: regular files' st_size, each inode once."""
-    disk: int
-    """Allocated bytes of the whole dir, hard links inside it counted once (links excluded)."""
-    files: int
-    """Entries seen."""
-    links: tuple[Link, ...] = ()
-    """Multi-link inodes with links outside the dir, counted by the caller once per fs."""
+    usage: Usage
+    """The walk (apparent of the diff dir, disk of the whole dir; links not yet counted)."""
     used: float = 0.0
     """time.time() of the last run that used or stored it (for least-recently-used eviction)."""
 
@@ -164,17 +157,19 @@ def _entry_from_json(raw: object) -> Entry | None:
         if not (isinstance(link, list) and len(link) == 3 and all(type(x) is int for x in link)):
             return None
         parsed.append((link[0], link[1], link[2]))
-    return Entry(tuple(ident), apparent, payload, disk, files, tuple(parsed), float(used))
+    usage = Usage(apparent, disk, files, payload=payload, links=tuple(parsed))
+    return Entry(tuple(ident), usage, float(used))
 
 
 def _entry_to_json(e: Entry) -> list[object]:
+    u = e.usage
     return [
         list(e.identity),
-        e.apparent,
-        e.payload,
-        e.disk,
-        e.files,
-        [list(x) for x in e.links],
+        u.apparent,
+        u.payload,
+        u.disk,
+        u.files,
+        [list(x) for x in u.links],
         e.used,
     ]
 
@@ -285,7 +280,7 @@ class SizeCache:
 
     def put(self, name: str, entry: Entry) -> None:
         """Remember a new measurement (saved by :meth:`save`)."""
-        if len(entry.links) > MAX_LINKS_PER_ENTRY:
+        if len(entry.usage.links) > MAX_LINKS_PER_ENTRY or not entry.usage.complete:
             return
         self.entries[name] = entry._replace(used=self.now)
         self._mine.add(name)

@@ -8,11 +8,10 @@ import stat
 from dataclasses import dataclass, field
 
 from inspector.errors import ReaderError
+from inspector.ids import DIGEST, HEX64
 from inspector.model import Layer, RemovingLayer, RWLayerRef, Skipped
 from inspector.readers import fs
 
-HEX64 = re.compile(r"[0-9a-f]{64}")
-DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
 #: IDs the daemon accepts in mounts/ (plus BuildKit's 25-char base-36 keys during builds).
 MOUNT_ID = re.compile(r"[0-9a-f]{64}(-init)?|[0-9a-z]{25}")
 #: cache-id: 64 hex (graphdriver) or 25 base-36 (BuildKit).

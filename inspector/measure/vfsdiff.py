@@ -4,7 +4,7 @@ vfs keeps a full copy per layer, so the daemon compares a container's copy with 
 (the -init layer) and sums the sizes of added or modified non-directories. Port of moby's
 pkg/archive changes_linux.go / changes.go: lstat only, hard links counted once.
 
-Both trees are walked by directory descriptors (inspector.readers.dirfd): a dir a container
+Both trees are walked by directory descriptors (inspector.measure.dirfd): a dir a container
 swaps for a symlink while we compare is never followed, on either side. Extended attributes
 are read through ``/proc/self/fd/<dir>/<name>`` without following the last component, so even
 they are read from the entry in the tree and nowhere else.
@@ -16,8 +16,8 @@ import os
 import stat
 
 from inspector.errors import ReaderError
+from inspector.measure.dirfd import MAX_OPEN_DIRS, DirNode, DirWalk, Swapped
 from inspector.readers import fs
-from inspector.readers.dirfd import MAX_OPEN_DIRS, DirNode, DirWalk, Swapped
 
 CAPABILITY = "security.capability"
 

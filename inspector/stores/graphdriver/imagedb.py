@@ -9,14 +9,12 @@ import time
 from typing import Any
 
 from inspector.errors import ReaderError
-from inspector.model import HistoryEntry, Image, Skipped
+from inspector.ids import DIGEST, HEX64
+from inspector.model import LIVE_SLACK_SECONDS, HistoryEntry, Image, Skipped
 from inspector.readers import fs, limits
-from inspector.readers.layerdb import DIGEST, HEX64
 
 #: Image configs are small; Docker itself caps nothing, but 16 MiB is far beyond any real one.
 CONFIG_CAP = fs.JSON_CAP
-#: A .tmp- file younger than this is a write in progress (a live daemon), not a leftover.
-TEMP_SLACK_SECONDS = 2.0
 
 
 def _str(v: Any) -> str:
@@ -137,6 +135,6 @@ def read_imagedb(imagedb: str) -> tuple[dict[str, Image], list[Skipped]]:
     # Checked last: a write in progress has been renamed into place by now, or is recent.
     for p in temp:
         st = fs.lstat_or_none(p)
-        if st is not None and st.st_mtime < time.time() - TEMP_SLACK_SECONDS:
+        if st is not None and st.st_mtime < time.time() - LIVE_SLACK_SECONDS:
             skipped.append(Skipped(p, "temporary file left by an interrupted image config write"))
     return images, skipped

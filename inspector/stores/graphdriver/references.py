@@ -6,9 +6,9 @@ import json
 import os
 
 from inspector.errors import ReaderError
+from inspector.ids import DIGEST
 from inspector.model import Skipped
 from inspector.readers import fs
-from inspector.readers.layerdb import DIGEST
 
 CAP = 64 * 1024 * 1024
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import os
 
 from inspector.errors import ReaderError
+from inspector.ids import DIGEST, HEX64
 from inspector.model import Skipped
 from inspector.readers import fs
-from inspector.readers.layerdb import DIGEST, HEX64
 
 
 def read_distribution(image_dir: str) -> tuple[dict[str, tuple[str, ...]], list[Skipped]]:

@@ -1,0 +1,252 @@
+"""The measure stage: walk what needs walking, reuse what cannot have changed.
+
+``measure(inventory, ...) -> Measurements``; the inventory is not changed. Two modes
+(``docker-inspector report`` and ``report --full``):
+
+- **default**: committed image layers are immutable and layerdb records each one's size, so
+  Docker's numbers for them need no walk (analysis uses ``layer.size``). Their allocated bytes
+  come from the per-root size cache (:mod:`inspector.measure.sizecache`); a dir missing from
+  the cache (or whose identity changed) is walked once and stored. Everything that can change
+  is walked on every run: containers' writable and -init layer dirs, volumes, container dirs
+  (logs, configs), BuildKit-only and unreferenced storage dirs, layerdb staging leftovers, and
+  the other areas of the root.
+- **full** (verify): every tree is walked, the cache is refreshed, and each image layer's walk
+  is kept in ``Measurements.layer_walks`` so :mod:`inspector.analysis.verify` can compare it
+  with the recorded size.
+
+The package: :mod:`.planning` (which trees), :mod:`.walker` (one tree, by directory descriptors),
+:mod:`.pool` (serial or forked workers), :mod:`.sizecache`, :mod:`.vfsdiff` (vfs's naive
+diff) and :mod:`.dirfd` (walking by descriptors). Walks run in parallel across dirs in forked
+worker processes, one per core, when the plan is big enough to pay for them and this process
+runs no other threads (forking those is unsafe); otherwise serially. Hard links are counted
+once per filesystem across the whole root: a walk counts links whose every name it saw; the
+rest are handed back and counted by the first dir (in plan order) that holds them. Memory stays
+O(dirs measured + hard-linked inodes).
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import time
+from collections.abc import Callable, Sequence
+from typing import NamedTuple
+
+from inspector.errors import ReaderError
+from inspector.measure import sizecache
+from inspector.measure.planning import Job, plan
+from inspector.measure.pool import Executor, _batches, _choose, _default_workers, _forked, _serial
+from inspector.measure.sizecache import SizeCache
+from inspector.model import Inventory, Measurements, Usage
+from inspector.readers import fs
+
+Progress = Callable[[str, int, int], None]
+"""Callback (stage, done, total) for long measurements; must be cheap and thread-safe."""
+
+#: Expected entries of a dir never walked before (a guess, used only to order and batch).
+UNKNOWN_COST = 2_000
+#: Cache hint: entries walked outside image layers last run (to choose serial or parallel).
+HINT_MUTABLE = "mutable_entries"
+
+
+class ScanStats(NamedTuple):
+    """How a scan went (for benchmarks and diagnostics)."""
+
+    mode: str
+    executor: str
+    workers: int
+    walked_dirs: int
+    cached_dirs: int
+    walked_entries: int
+    cache_file: str | None
+    seconds: float
+
+
+class ScanResult(NamedTuple):
+    """The measurements and how the scan went."""
+
+    measurements: Measurements
+    stats: ScanStats
+
+
+def _open_cache(root: str, cache: bool | SizeCache) -> SizeCache:
+    if isinstance(cache, SizeCache):
+        return cache
+    return SizeCache.open(root) if cache else sizecache.disabled(root)
+
+
+def _layer_facts(inv: Inventory) -> dict[str, list[int | str]]:
+    """Cache-id → what layerdb says about the layer(s) stored there (part of the identity)."""
+    facts: dict[str, list[int | str]] = {}
+    for ch in sorted(inv.layers):
+        layer = inv.layers[ch]
+        facts.setdefault(layer.cache_id, [layer.cache_id, inv.root.storage_driver or ""])
+        facts[layer.cache_id] += [ch, layer.diff_id, -1 if layer.size is None else layer.size]
+    return facts
+
+
+def _layer_identity(inv: Inventory, path: str, facts: list[int | str]) -> sizecache.Identity | None:
+    diff = os.path.join(path, "diff") if inv.root.storage_driver == "overlay2" else None
+    return sizecache.identity(path, diff, facts)
+
+
+def scan(
+    inv: Inventory,
+    progress: Progress | None = None,
+    *,
+    full: bool = False,
+    cache: bool | SizeCache = True,
+    workers: int | None = None,
+    executor: Executor = "auto",
+) -> ScanResult:
+    """Measure the root of `inv` (see the module doc for the modes), with statistics.
+
+    `cache`: True for the user's cache dir (CacheRefused if it is inside the root), False for
+    none (``--no-cache``: nothing read, nothing written), or a SizeCache to use.
+    Every tree is reached beneath the root (see inspector.readers.fs.anchored).
+    """
+    with fs.anchored(inv.root.path):
+        return _scan(inv, progress, full, cache, workers, executor)
+
+
+def _scan(
+    inv: Inventory,
+    progress: Progress | None,
+    full: bool,
+    cache: bool | SizeCache,
+    workers: int | None,
+    executor: Executor,
+) -> ScanResult:
+    started = time.perf_counter()
+    sc = _open_cache(inv.root.path, cache)
+    jobs = plan(inv)
+    walks: dict[int, Usage] = {}
+    idents: dict[int, sizecache.Identity | None] = {}
+    pending: list[tuple[int, Job, int]] = []
+    facts = _layer_facts(inv)
+    for i, job in enumerate(jobs):
+        if job.layer is None:
+            pending.append((i, job, UNKNOWN_COST))
+            continue
+        # Identity before the walk: a change during the walk makes the next run miss.
+        ident = _layer_identity(inv, job.path, facts.get(job.layer, [job.layer]))
+        idents[i] = ident
+        hit = None if full else sc.get(job.layer, ident)
+        if hit is not None:
+            walks[i] = hit.usage
+            continue
+        known = sc.entries.get(job.layer)
+        pending.append((i, job, known.usage.files if known is not None else UNKNOWN_COST))
+    nworkers = workers or _default_workers()
+    # Layer dirs: their last walk's entry count; the rest: what it was last run, if known.
+    expected = sum(c for _, job, c in pending if job.layer is not None)
+    mutable = [p for p in pending if p[1].layer is None]
+    expected += sc.hints.get(HINT_MUTABLE, len(mutable) * UNKNOWN_COST)
+    how = _choose(executor, expected, nworkers) if pending else "serial"
+    batches = _batches(pending, 1 if how == "serial" else nworkers)
+    total = len(jobs)
+    done = total - len(pending)
+    if progress is not None:
+        progress("measuring", done, total)
+    runner = _forked(batches, nworkers) if how == "process" else _serial(batches)
+    walked_entries = mutable_entries = 0
+    reported = done
+    for results in runner:
+        for i, w in results:
+            walks[i] = w
+            walked_entries += w.files
+            if jobs[i].layer is None:
+                mutable_entries += w.files
+        done += len(results)
+        # Every 16 dirs is often enough for a progress bar and for a caller to cancel.
+        if progress is not None and (done - reported >= 16 or done == total):
+            progress("measuring", done, total)
+            reported = done
+    layer_walks: dict[str, Usage] = {}
+    pending_ids = {i for i, _, _ in pending}
+    for i, job in enumerate(jobs):
+        if job.layer is None or i not in pending_ids:
+            continue
+        w = walks[i]
+        layer_walks[job.layer] = w
+        ident = idents.get(i)
+        if ident is not None and w.complete:
+            sc.put(job.layer, sizecache.Entry(ident, w))
+    usage = _assemble(jobs, walks)
+    vfs_changes = _vfs_container_sizes(inv) if inv.root.storage_driver == "vfs" else {}
+    if sc.enabled:
+        sc.hint(HINT_MUTABLE, mutable_entries)
+        sc.save(present=inv.storage_dirs.keys())
+    measured = Measurements(
+        usage=usage,
+        full=full,
+        # Every layer walked this run; recorded sizes are judged in --full mode only (a
+        # cold-cache default run walks layers too, but whether it judges them must not depend
+        # on the cache's state).
+        layer_walks=layer_walks,
+        vfs_changes=vfs_changes,
+    )
+    stats = ScanStats(
+        mode="full" if full else "default",
+        executor=how,
+        workers=1 if how == "serial" else nworkers,
+        walked_dirs=len(pending),
+        cached_dirs=total - len(pending),
+        walked_entries=walked_entries,
+        cache_file=sc.path,
+        seconds=time.perf_counter() - started,
+    )
+    return ScanResult(measured, stats)
+
+
+def _assemble(jobs: Sequence[Job], walks: dict[int, Usage]) -> dict[str, Usage]:
+    """Usage per path; hard links leaving a tree are counted by the first tree holding them."""
+    seen: set[tuple[int, int]] = set()
+    usage: dict[str, Usage] = {}
+    for i, job in enumerate(jobs):
+        w = walks[i]
+        disk = w.disk
+        local: set[tuple[int, int]] = set()
+        for dev, ino, nbytes in w.links:
+            claim = seen if job.shared else local
+            if (dev, ino) in claim:
+                continue
+            claim.add((dev, ino))
+            disk += nbytes
+        usage[job.path] = Usage(w.apparent, disk, w.files, w.unreadable, w.payload)
+    return usage
+
+
+def _vfs_container_sizes(inv: Inventory) -> dict[str, int]:
+    """vfs SizeRw: naive diff of each container's copy against its -init copy."""
+    from inspector.measure.vfsdiff import changes_size
+
+    out: dict[str, int] = {}
+    for cid in sorted(inv.containers):
+        m = inv.rw_layers.get(cid)
+        if m is None or not m.mount_id:
+            continue
+        new = os.path.join(inv.driver_home, m.mount_id)
+        old = os.path.join(inv.driver_home, m.init_id) if m.init_id else None
+        try:
+            st = fs.lstat_or_none(new)
+        except ReaderError:
+            continue
+        if st is None or not stat.S_ISDIR(st.st_mode):
+            continue
+        out[cid] = changes_size(new, old)
+    return out
+
+
+def measure(
+    inv: Inventory,
+    progress: Progress | None = None,
+    *,
+    full: bool = False,
+    cache: bool | SizeCache = True,
+) -> Measurements:
+    """Walk what needs walking (see the module doc); the inventory is not changed."""
+    return scan(inv, progress, full=full, cache=cache).measurements
+
+
+__all__ = ["Executor", "Measurements", "Progress", "ScanResult", "ScanStats", "measure", "scan"]

@@ -1,0 +1,26 @@
+"""The one options object of a run: what the pipeline measures and what analysis reports.
+
+Every face (report, audit, TUI) builds one and hands it to inspector.pipeline.run, so the same
+setting cannot mean two things in two places.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+#: Container logs above this many bytes are a `large_log` finding (`report --large-log`).
+DEFAULT_LARGE_LOG = 100 * 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Options:
+    """How to run the pipeline on one root."""
+
+    sizes: bool = True
+    """Walk the trees (False: ``--no-sizes``, metadata and recorded sizes only)."""
+    full: bool = False
+    """``--full``: walk every image layer too and judge its recorded size."""
+    cache: bool = True
+    """Use the size cache of immutable layers (False: ``--no-cache``: nothing read or written)."""
+    large_log_bytes: int = DEFAULT_LARGE_LOG
+    """Threshold of the `large_log` finding."""

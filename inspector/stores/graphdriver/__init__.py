@@ -1,0 +1,140 @@
+"""The graphdriver image store: ``image/<driver>/`` metadata and the driver's layer dirs.
+
+Readers, one per on-disk source: :mod:`.layerdb` (layers, writable layers, removal and
+staging leftovers), :mod:`.imagedb` (image configs), :mod:`.references` (tags and digests),
+:mod:`.distribution` (registry blob digests) and :mod:`.storage` (``overlay2/<id>`` with
+``l/``, or ``vfs/dir/<id>``). :class:`GraphdriverStore` puts them together.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import time
+
+from inspector.model import Inventory, RootInfo, Skipped
+from inspector.readers import fs
+from inspector.stores import BuildkitKeys, StoreContents
+from inspector.stores.graphdriver.distribution import read_distribution
+from inspector.stores.graphdriver.imagedb import read_imagedb
+from inspector.stores.graphdriver.layerdb import read_layerdb
+from inspector.stores.graphdriver.references import read_references
+from inspector.stores.graphdriver.storage import StorageArea, read_overlay2, read_vfs
+
+#: How long to wait before looking again at a mount a live daemon may be releasing.
+RECHECK_PAUSE_SECONDS = 0.2
+
+
+def _storage_area(info: RootInfo) -> StorageArea | None:
+    if info.storage_driver == "overlay2":
+        return read_overlay2(os.path.join(info.path, "overlay2"))
+    if info.storage_driver == "vfs":
+        return read_vfs(os.path.join(info.path, "vfs"))
+    return None
+
+
+class GraphdriverStore:
+    """overlay2 and vfs (the drivers whose layer dirs this tool reads)."""
+
+    def read(self, info: RootInfo) -> StoreContents:
+        """layerdb, distribution, imagedb, repositories.json and the driver's dirs."""
+        assert info.storage_driver is not None
+        image_dir = os.path.join(info.path, "image", info.storage_driver)
+        skipped: list[Skipped] = []
+        ldb = read_layerdb(os.path.join(image_dir, "layerdb"))
+        skipped += ldb.skipped
+        blobs, sk = read_distribution(image_dir)
+        skipped += sk
+        layers = {
+            k: dataclasses.replace(v, registry_digests=blobs[v.diff_id])
+            if v.diff_id in blobs
+            else v
+            for k, v in ldb.layers.items()
+        }
+        imgs, sk = read_imagedb(os.path.join(image_dir, "imagedb"))
+        skipped += sk
+        refs, sk = read_references(image_dir)
+        skipped += sk
+        images = {}
+        for iid, img in imgs.items():
+            tags, digests = refs.get(iid, ([], []))
+            images[iid] = dataclasses.replace(img, tags=tuple(tags), digests=tuple(digests))
+        area = _storage_area(info)
+        if area is not None:
+            skipped += area.skipped
+        return StoreContents(
+            images=images,
+            layers=layers,
+            rw_layers=ldb.mounts,
+            storage_dirs=area.dirs if area else {},
+            short_links=area.links if area else {},
+            removing_layers=tuple(ldb.removing),
+            layerdb_tmp=tuple(ldb.tmp),
+            driver_home=area.home if area else "",
+            skipped=tuple(skipped),
+        )
+
+    def recheck(self, inv: Inventory, buildkit_keys: BuildkitKeys) -> Inventory:
+        """Under a live daemon, read again what a first pass may have caught mid-change.
+
+        The readers run one after the other, so a layer made or removed during the scan can
+        look half-made: a layer dir before its layerdb entry (an orphan), a layerdb entry
+        whose dir was deleted a moment later (a missing dir). Only suspicious entries are
+        re-read: layerdb is read again when a dir is unreferenced or a referenced dir is
+        missing; new entries are merged only if their dirs were seen (else they would look
+        missing), and entries gone from the second reading whose dirs are missing are dropped
+        (removed); a mount whose dirs are missing is looked at once more after a short pause
+        (a container being removed loses its dirs before its layerdb mount); layerdb/tmp
+        staging entries that vanished are dropped.
+        """
+        tmp = tuple(p for p in inv.layerdb_tmp if fs.exists(p))
+        if tmp != inv.layerdb_tmp:
+            inv = dataclasses.replace(inv, layerdb_tmp=tmp)
+        if not inv.root.storage_driver:
+            return inv
+        dirs_seen = inv.storage_dirs
+        candidates = set(dirs_seen) - inv.referenced_dirs()
+        missing_layers = {ch for ch, lay in inv.layers.items() if lay.cache_id not in dirs_seen}
+        missing_mounts = {
+            n
+            for n, m in inv.rw_layers.items()
+            if any(x and x not in dirs_seen for x in (m.mount_id, m.init_id))
+        }
+        if not (candidates or missing_layers or missing_mounts):
+            return inv
+        image_dir = os.path.join(inv.root.path, "image", inv.root.storage_driver)
+        again = read_layerdb(os.path.join(image_dir, "layerdb"))
+        layers = {
+            k: v for k, v in inv.layers.items() if k not in missing_layers or k in again.layers
+        }
+        for k, v in again.layers.items():
+            if v.cache_id in dirs_seen:
+                layers.setdefault(k, v)
+        rw = {
+            k: v for k, v in inv.rw_layers.items() if k not in missing_mounts or k in again.mounts
+        }
+        for k, m in again.mounts.items():
+            if m.mount_id in dirs_seen:
+                rw.setdefault(k, m)
+        # Releasing a container's RW layer deletes its dirs first and its layerdb mount last:
+        # a mount still there without its dirs may be a removal in progress. Look once more.
+        survivors = [rw[k] for k in missing_mounts if k in rw]
+        if survivors:
+            time.sleep(RECHECK_PAUSE_SECONDS)
+            for m in survivors:
+                if not fs.exists(m.metadata_dir):
+                    del rw[m.name]
+        buildkit = inv.buildkit
+        if candidates:
+            buildkit = dataclasses.replace(
+                inv.buildkit, snapshot_keys=inv.buildkit.snapshot_keys | buildkit_keys()
+            )
+        inv = dataclasses.replace(inv, layers=layers, rw_layers=rw, buildkit=buildkit)
+        # Unreferenced dirs that vanished since the first reading are gone, not orphans (this
+        # includes the dirs of entries dropped above: their removal finished meanwhile).
+        refs = inv.referenced_dirs()
+        dirs = {n: d for n, d in dirs_seen.items() if n in refs or fs.exists(d.path)}
+        return dataclasses.replace(inv, storage_dirs=dirs)
+
+
+__all__ = ["GraphdriverStore"]
