@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import NamedTuple
 
 #: A file or dir modified this recently (or after the scan began) may be a live daemon's work in
 #: progress: readers skip it rather than report it broken, analysis does not judge it.
@@ -23,12 +24,16 @@ class ImageStore(StrEnum):
     UNKNOWN = "unknown"
 
 
-@dataclass(frozen=True, slots=True)
-class Skipped:
-    """Something under the root that could not be read, and why."""
+class Skipped(NamedTuple):
+    """Something under the root that could not be read, and why: the one skip shape.
+
+    Every reader returns these (a tuple, so tests and callers may unpack it as (path, reason));
+    analysis decides what a skip means (an ``unreadable`` finding).
+    """
 
     path: str
-    """Absolute path (under the root as given) of the file or directory."""
+    """Absolute path (under the root as given) of the file or directory; for an entry of a
+    database file, ``<file>:<key>``."""
     reason: str
     """Why it was skipped, in plain words."""
 

@@ -40,6 +40,7 @@ from datetime import UTC, datetime, timedelta
 from inspector import model
 from inspector.errors import ReaderError
 from inspector.ids import chain_ids
+from inspector.model import Skipped
 from inspector.readers.bbolt import DEFAULT_CAP, BoltBucket, load_bolt
 from inspector.readers.fs import lstat_or_none
 
@@ -144,7 +145,7 @@ class BuildkitState:
     """``snapshots.db`` top-level buckets by name, in key order."""
     records: dict[str, BuildCacheRecord] = field(default_factory=dict)
     """``metadata_v2.db`` cache records by ID, in key order (listed or not)."""
-    skipped: list[tuple[str, str]] = field(default_factory=list)
+    skipped: list[Skipped] = field(default_factory=list)
     """(path, reason) for each file or entry that could not be read."""
 
     @property
@@ -194,14 +195,14 @@ def _decimal(raw: bytes | None) -> int | None:
 
 def parse_snapshots(
     root: BoltBucket, path: str = "snapshots.db"
-) -> tuple[dict[str, BuildkitSnapshot], list[tuple[str, str]]]:
+) -> tuple[dict[str, BuildkitSnapshot], list[Skipped]]:
     """Decode an already-parsed ``snapshots.db`` (pure): (snapshots by key, skips)."""
     snapshots: dict[str, BuildkitSnapshot] = {}
-    skipped: list[tuple[str, str]] = []
+    skipped: list[Skipped] = []
     for key, bucket in root.items():
         name = _text(key)
         if not isinstance(bucket, BoltBucket):
-            skipped.append((f"{path}: {name}", "a top-level value, expected a bucket"))
+            skipped.append(Skipped(f"{path}: {name}", "a top-level value, expected a bucket"))
             continue
         parent = bucket.value(b"parent")
         committed = bucket.value(b"committed")
@@ -244,25 +245,23 @@ def _str(v: object) -> str | None:
     return v if isinstance(v, str) else None
 
 
-def _record_values(
-    bucket: BoltBucket, where: str, skipped: list[tuple[str, str]]
-) -> dict[str, object]:
+def _record_values(bucket: BoltBucket, where: str, skipped: list[Skipped]) -> dict[str, object]:
     """key -> decoded ``value`` for one record; undecodable entries become skips."""
     out: dict[str, object] = {}
     for key, raw in bucket.items():
         name = _text(key)
         if isinstance(raw, BoltBucket):
-            skipped.append((f"{where}/{name}", "a nested bucket, expected a JSON value"))
+            skipped.append(Skipped(f"{where}/{name}", "a nested bucket, expected a JSON value"))
             continue
         if not raw:
             continue  # an empty value means "cleared" (e.g. cache.equalMutable after commit)
         try:
             doc = json.loads(raw)
         except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
-            skipped.append((f"{where}/{name}", f"invalid JSON: {e}"))
+            skipped.append(Skipped(f"{where}/{name}", f"invalid JSON: {e}"))
             continue
         if not isinstance(doc, dict):
-            skipped.append((f"{where}/{name}", f"JSON {type(doc).__name__}, not an object"))
+            skipped.append(Skipped(f"{where}/{name}", f"JSON {type(doc).__name__}, not an object"))
             continue
         out[name] = doc.get("value")
     return out
@@ -272,7 +271,7 @@ def parse_cache_records(
     root: BoltBucket,
     snapshots: dict[str, BuildkitSnapshot] | None,
     path: str = "metadata_v2.db",
-) -> tuple[dict[str, BuildCacheRecord], list[tuple[str, str]]]:
+) -> tuple[dict[str, BuildCacheRecord], list[Skipped]]:
     """Decode an already-parsed ``metadata_v2.db`` (pure): (records by ID, skips).
 
     ``snapshots`` (None if snapshots.db could not be read) decides ``mutable``, whether a
@@ -282,7 +281,7 @@ def parse_cache_records(
     the record's snapshot key; else None (the daemon would compute it). A stored -1 is
     BuildKit's "size unknown" marker and counts as absent.
     """
-    skipped: list[tuple[str, str]] = []
+    skipped: list[Skipped] = []
     main = root.bucket(b"_main")
     if main is None:
         return {}, skipped
@@ -290,7 +289,7 @@ def parse_cache_records(
     for key, bucket in main.items():
         rid = _text(key)
         if not isinstance(bucket, BoltBucket):
-            skipped.append((f"{path}: _main/{rid}", "a value, expected a record bucket"))
+            skipped.append(Skipped(f"{path}: _main/{rid}", "a value, expected a record bucket"))
             continue
         raw[rid] = _record_values(bucket, f"{path}: _main/{rid}", skipped)
 
@@ -359,14 +358,14 @@ def parse_cache_records(
 # --- reading the directory -----------------------------------------------------------------
 
 
-def _load(path: str, skipped: list[tuple[str, str]], cap: int) -> BoltBucket | None:
+def _load(path: str, skipped: list[Skipped], cap: int) -> BoltBucket | None:
     """Parse one bbolt file; None (and a skip unless it is simply absent) on failure."""
     try:
         return load_bolt(path, cap)
     except FileNotFoundError:
         return None
     except ReaderError as e:
-        skipped.append((path, str(e)))
+        skipped.append(Skipped(path, str(e)))
         return None
 
 
@@ -377,15 +376,15 @@ def read_buildkit(root_dir: str, cap: int = DEFAULT_CAP) -> BuildkitState:
     becomes a ``skipped`` (path, reason) entry.
     """
     path = os.path.join(root_dir, "buildkit")
-    skipped: list[tuple[str, str]] = []
+    skipped: list[Skipped] = []
     try:
         st = lstat_or_none(path)
     except OSError as e:
-        return BuildkitState(path, False, skipped=[(path, e.strerror or str(e))])
+        return BuildkitState(path, False, skipped=[Skipped(path, e.strerror or str(e))])
     if st is None:
         return BuildkitState(path, False)
     if not stat.S_ISDIR(st.st_mode):  # lstat: a symlinked buildkit/ is refused, not followed
-        return BuildkitState(path, False, skipped=[(path, "not a directory")])
+        return BuildkitState(path, False, skipped=[Skipped(path, "not a directory")])
 
     snapshots: dict[str, BuildkitSnapshot] | None = None
     snap_root = _load(os.path.join(path, "snapshots.db"), skipped, cap)
@@ -472,7 +471,7 @@ def _rfc3339(when: datetime | None) -> str | None:
 
 def to_model(
     root_dir: str, image_diff_ids: Iterable[Sequence[str]] = ()
-) -> tuple[model.BuildKitInfo, list[model.Skipped]]:
+) -> tuple[model.BuildKitInfo, list[Skipped]]:
     """Read ``<root_dir>/buildkit/`` into the inventory model. Never raises.
 
     ``image_diff_ids`` (every image's ``rootfs.diff_ids``) decides the SHARED flag; without it
@@ -507,4 +506,4 @@ def to_model(
         records=records,
         readable=readable,
     )
-    return info, [model.Skipped(path, reason) for path, reason in state.skipped]
+    return info, list(state.skipped)

@@ -54,8 +54,7 @@ def read_volumes(volumes_dir: str) -> VolumeArea:
                     area.skipped.append(_invalid(db_path, name))
                     continue
                 meta[name] = (vm.driver or "local", vm.labels, vm.options, vm.truncated)
-            for key, reason in skips:
-                area.skipped.append(Skipped(f"{db_path}:{key}", reason))
+            area.skipped += [Skipped(f"{db_path}:{s.path}", s.reason) for s in skips]
         except FileNotFoundError:
             pass  # removed between the lstat and the read: no metadata
         except ReaderError as e:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
+from inspector.model import Skipped
 from inspector.readers import limits
 from inspector.readers.bbolt import DEFAULT_CAP, BoltBucket, load_bolt
 
@@ -23,7 +24,6 @@ __all__ = [
     "MAX_ENTRIES",
     "MAX_STRING",
     "VALUE_CAP",
-    "Skip",
     "VolumeMeta",
     "parse_volume_metadata",
     "read_volume_metadata",
@@ -54,10 +54,6 @@ class VolumeMeta:
     """Driver options (``-o``) as stored; ``{}`` for ``null``."""
     truncated: tuple[str, ...] = ()
     """What was cut to the per-object limits, in plain words."""
-
-
-#: (volume name, reason) for one entry that could not be decoded, or was only partly kept.
-Skip = tuple[str, str]
 
 
 def _str_map(value: object, field: str, notes: list[str]) -> dict[str, str]:
@@ -116,7 +112,7 @@ def _decode(name: str, raw: bytes, notes: list[str]) -> VolumeMeta:
 
 def parse_volume_metadata(
     root: BoltBucket, max_value: int = VALUE_CAP
-) -> tuple[dict[str, VolumeMeta], list[Skip]]:
+) -> tuple[dict[str, VolumeMeta], list[Skipped]]:
     """Decode the ``volumes`` bucket of an already-parsed database (pure; for tests too).
 
     Returns (name -> metadata in the database's key order, skipped entries). ``max_value`` is
@@ -125,7 +121,7 @@ def parse_volume_metadata(
     cut is kept; its ``truncated`` says what was cut.
     """
     volumes: dict[str, VolumeMeta] = {}
-    skipped: list[Skip] = []
+    skipped: list[Skipped] = []
     bucket = root.bucket(_BUCKET)
     if bucket is None:
         # A fresh daemon creates the bucket on start; a missing one just means no volumes.
@@ -139,24 +135,24 @@ def parse_volume_metadata(
         name = key.decode("utf-8", errors="surrogateescape")
         if isinstance(raw, int):
             skipped.append(
-                (name, f"value of {raw:,} bytes, over the {max_value:,}-byte cap: not read")
+                Skipped(name, f"value of {raw:,} bytes, over the {max_value:,}-byte cap: not read")
             )
             continue
         if isinstance(raw, BoltBucket):
-            skipped.append((name, "a nested bucket where a JSON value was expected"))
+            skipped.append(Skipped(name, "a nested bucket where a JSON value was expected"))
             continue
         if not raw:
             continue  # the daemon ignores empty values too
         try:
             volumes[name] = _decode(name, raw, [])
         except ValueError as e:
-            skipped.append((name, str(e)))
+            skipped.append(Skipped(name, str(e)))
     return volumes, skipped
 
 
 def read_volume_metadata(
     path: str, cap: int = DEFAULT_CAP, max_value: int = VALUE_CAP
-) -> tuple[dict[str, VolumeMeta], list[Skip]]:
+) -> tuple[dict[str, VolumeMeta], list[Skipped]]:
     """Read ``volumes/metadata.db`` at ``path``: (name -> metadata, skipped entries).
 
     A bad entry becomes a (name, reason) skip instead of failing the whole file; so does a

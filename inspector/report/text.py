@@ -8,6 +8,7 @@ import humanize
 
 from inspector import __version__
 from inspector.analysis.results import Report
+from inspector.ids import short
 from inspector.model import BuildCacheRecord
 from inspector.textsafe import clean
 
@@ -34,10 +35,6 @@ def _table(headers: list[str], rows: list[list[str]], right: set[int]) -> list[s
         return "  ".join(parts).rstrip()
 
     return [line(headers)] + [line(r) for r in rows]
-
-
-def _short(i: str) -> str:
-    return i.removeprefix("sha256:")[:12]
 
 
 def short_cache_id(record_id: str) -> str:
@@ -149,7 +146,7 @@ def render(report: Report, top: int = 10) -> str:
             rows.append(
                 [
                     name,
-                    _short(r.image.id),
+                    short(r.image.id),
                     clean(r.image.created or "")[:19],
                     size(r.size),
                     size(r.shared_size),
@@ -243,7 +240,7 @@ def render(report: Report, top: int = 10) -> str:
     consumers: list[tuple[int, str, str]] = []
     for lr in report.layers:
         if lr.storage_dir:
-            consumers.append((lr.disk_usage, "layer " + _short(lr.layer.chain_id), lr.storage_dir))
+            consumers.append((lr.disk_usage, "layer " + short(lr.layer.chain_id), lr.storage_dir))
     for cr in report.containers:
         if cr.rw_dir:
             consumers.append((cr.disk_usage, f"container {cr.container.name}", cr.rw_dir))

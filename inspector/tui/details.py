@@ -226,6 +226,7 @@ def volume_sections(ix: Index, name: str) -> list[Section]:
                 ("Links", str(r.links)),
                 ("Containers", _join(ix.container_name(c) for c in r.containers) or "none"),
                 ("In docker df", "yes" if r.in_docker_df else "no (not a plain local volume)"),
+                ("Mounted", r.mounted),
                 ("Directory", None if v.has_dir else t("missing", "yellow")),
                 ("Metadata", None if v.in_metadata else t("not in metadata.db", "yellow")),
             ],
@@ -248,9 +249,11 @@ def finding_sections(ix: Index, f: Finding) -> list[Section]:
                 ("Bytes", f"{size(f.bytes)} (on disk {size(f.disk_usage)})"),
                 ("Reclaimable", "yes" if f.reclaimable else "no"),
                 ("Object", f.object_id),
+                ("Count", f"{f.count} findings grouped into this one" if f.count > 1 else None),
             ],
         ),
         ("Evidence", [("", f.detail)]),
+        ("Largest of the group", [("", ix.rel(p)) for p in f.examples]),
         ("Remedy (never run by this tool)", [("", f.remedy)]),
     ]
 

@@ -42,12 +42,15 @@ class Column:
 
 @dataclass(frozen=True, slots=True)
 class Row:
-    """One row: a unique key, the cells, a sort value per cell, and its search text."""
+    """One row: a unique key, the cells, a sort value per cell, its search text, its object."""
 
     key: str
     cells: tuple[Inert, ...]
     values: tuple[SortValue, ...]
     haystack: str
+    item: object = None
+    """What the row shows (an ImageRow, a Finding, an ImageLayer, …): messages carry it, so
+    nobody parses a key back into the thing it names."""
 
     def matches(self, needle: str) -> bool:
         """Case-insensitive substring match on every cell and the full IDs."""
@@ -77,7 +80,9 @@ SEVERITY_STYLE = {
 SEVERITY_RANK = {Severity.ERROR: 2, Severity.WARNING: 1, Severity.INFO: 0}
 
 
-def make_row(key: str, columns: Sequence[Column], cells: Sequence[Cell], extra: str = "") -> Row:
+def make_row(
+    key: str, columns: Sequence[Column], cells: Sequence[Cell], extra: str = "", item: object = None
+) -> Row:
     """Build a Row: escape and clip the display strings, collect the search text."""
     texts: list[Inert] = []
     values: list[SortValue] = []
@@ -89,7 +94,7 @@ def make_row(key: str, columns: Sequence[Column], cells: Sequence[Cell], extra: 
         texts.append(text)
         values.append(value)
         plain.append(text.plain)
-    return Row(key, tuple(texts), tuple(values), "\n".join(plain).lower())
+    return Row(key, tuple(texts), tuple(values), "\n".join(plain).lower(), item)
 
 
 class Index:
@@ -173,6 +178,7 @@ def images_table(ix: Index) -> TableData:
                     ("yes" if r.dangling else "", int(r.dangling)),
                 ],
                 " ".join(r.image.digests),
+                item=r,
             )
         )
     return TableData("images", IMAGE_COLUMNS, tuple(rows), sort_column=3, sort_reverse=True)
@@ -222,6 +228,7 @@ def layers_table(ix: Index) -> TableData:
                     + [ix.image_name(i) for i in r.images]
                     + [ix.container_name(c) for c in r.containers]
                 ),
+                item=r,
             )
         )
     return TableData("layers", LAYER_COLUMNS, tuple(rows), sort_column=3, sort_reverse=True)
@@ -263,6 +270,7 @@ def containers_table(ix: Index) -> TableData:
                     (vols, vols.lower()),
                 ],
                 c.image_id,
+                item=r,
             )
         )
     return TableData("containers", CONTAINER_COLUMNS, tuple(rows), sort_column=4, sort_reverse=True)
@@ -296,6 +304,7 @@ def volumes_table(ix: Index) -> TableData:
                     (str(r.links), r.links),
                     (users, users.lower()),
                 ],
+                item=r,
             )
         )
     return TableData("volumes", VOLUME_COLUMNS, tuple(rows), sort_column=3, sort_reverse=True)
@@ -352,6 +361,7 @@ def build_cache_table(ix: Index) -> TableData:
                     (r.description, r.description.lower()),
                 ],
                 " ".join(r.parents),
+                item=r,
             )
         )
     return TableData(
@@ -381,7 +391,9 @@ def finding_cells(ix: Index, f: Finding) -> list[Cell]:
 def findings_table(ix: Index) -> TableData:
     """Findings view: severity, kind, bytes and the path, largest first."""
     rows = [
-        make_row(finding_key(i), FINDING_COLUMNS, finding_cells(ix, f), f.detail + " " + f.remedy)
+        make_row(
+            finding_key(i), FINDING_COLUMNS, finding_cells(ix, f), f.detail + " " + f.remedy, f
+        )
         for i, f in enumerate(ix.report.findings)
     ]
     return TableData("findings", FINDING_COLUMNS, tuple(rows), sort_column=2, sort_reverse=True)
@@ -420,6 +432,14 @@ def shared_with(ix: Index, iid: str, chain_id: str) -> list[str]:
     return images + ctrs
 
 
+@dataclass(frozen=True, slots=True)
+class ImageLayer:
+    """The n-th layer (0 = base) of an image: what a row of the image's layer table shows."""
+
+    n: int
+    chain_id: str
+
+
 def image_layers_table(ix: Index, iid: str) -> TableData:
     """An image's layers, base first, with the history line that created each."""
     row = ix.images[iid]
@@ -451,14 +471,10 @@ def image_layers_table(ix: Index, iid: str) -> TableData:
                     (", ".join(others), len(others)),
                 ],
                 " ".join([diff_id, chain_id, line, *others]),
+                item=ImageLayer(n, chain_id),
             )
         )
     return TableData("image layers", IMAGE_LAYER_COLUMNS, tuple(rows), sort_column=0)
-
-
-def chain_of_row_key(key: str) -> str:
-    """The ChainID in an image-layer row key."""
-    return key.split(":", 1)[1]
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,6 +26,7 @@ from rich.console import JustifyMethod, OverflowMethod
 from rich.style import Style
 from rich.text import Span, Text
 
+from inspector.ids import short
 from inspector.paths import inside
 from inspector.report.text import size as _size
 from inspector.textsafe import clean
@@ -193,13 +194,6 @@ def line(*parts: Part, style: StyleType = "") -> Inert:
 def size(n: int | None) -> str:
     """Decimal units like Docker's own output ("-" for unknown)."""
     return _size(n)
-
-
-def short(ident: str | None) -> str:
-    """The 12-character short form of an ID (sha256: prefix dropped)."""
-    if not ident:
-        return ""
-    return ident.removeprefix("sha256:")[:12]
 
 
 def stamp(when: str | None) -> str:

@@ -10,7 +10,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Static
 
 from inspector.tui.details import image_layer_sections, image_sections, render_sections
-from inspector.tui.rows import Index, chain_of_row_key, image_layers_table
+from inspector.tui.rows import ImageLayer, Index, image_layers_table
 from inspector.tui.safe import line, short, t
 from inspector.tui.screens.detail import DetailScreen
 from inspector.tui.widgets.report_table import ReportTable
@@ -47,25 +47,28 @@ class ImageScreen(Screen[None]):
         table = self.query_one(ReportTable)
         table.set_data(image_layers_table(self.ix, self.image_id))
         table.table.focus()
-        self._show_layer(table.cursor_key)
+        cursor = table.cursor
+        self._show_layer(cursor.item if cursor is not None else None)
 
-    def _show_layer(self, key: str | None) -> None:
+    def _show_layer(self, layer: object) -> None:
         pane = self.query_one(".layer-detail", Static)
-        if key is None:
+        if not isinstance(layer, ImageLayer):
             pane.update(line("No layer selected."))
             return
-        n = int(key.split(":", 1)[0])
-        pane.update(render_sections(image_layer_sections(self.ix, self.image_id, n)))
+        pane.update(render_sections(image_layer_sections(self.ix, self.image_id, layer.n)))
 
     @on(ReportTable.Highlighted)
     def _highlighted(self, event: ReportTable.Highlighted) -> None:
-        self._show_layer(event.key)
+        self._show_layer(event.item)
 
     @on(ReportTable.Selected)
     def _selected(self, event: ReportTable.Selected) -> None:
         from inspector.tui.details import layer_sections
 
-        chain = chain_of_row_key(event.key)
+        layer = event.item
+        if not isinstance(layer, ImageLayer):
+            return
+        chain = layer.chain_id
         if chain in self.ix.layers:
             self.app.push_screen(
                 DetailScreen(f"Layer {short(chain)}", layer_sections(self.ix, chain))

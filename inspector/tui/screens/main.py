@@ -150,6 +150,6 @@ class MainScreen(Screen[None]):
         view = event.table
         if not isinstance(view, TableView) or view.index is None:
             return
-        screen = view.detail(view.index, event.key)
+        screen = view.detail(view.index, event.row)
         if screen is not None:
             self.app.push_screen(screen)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from textual.screen import Screen
 
+from inspector.model import BuildCacheRecord
 from inspector.tui.details import build_cache_sections
-from inspector.tui.rows import Index, TableData, build_cache_table
+from inspector.tui.rows import Index, Row, TableData, build_cache_table
 from inspector.tui.widgets.views import TableView
 
 
@@ -15,9 +16,10 @@ class BuildCacheView(TableView):
     def build(self, ix: Index) -> TableData:
         return build_cache_table(ix)
 
-    def detail(self, ix: Index, key: str) -> Screen[None] | None:
+    def detail(self, ix: Index, row: Row) -> Screen[None] | None:
         from inspector.tui.screens.detail import DetailScreen
 
-        if key not in ix.build_cache:
+        r = row.item
+        if not isinstance(r, BuildCacheRecord):
             return None
-        return DetailScreen(f"Build cache record {key}", build_cache_sections(ix, key))
+        return DetailScreen(f"Build cache record {r.id}", build_cache_sections(ix, r.id))

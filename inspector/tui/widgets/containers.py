@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from textual.screen import Screen
 
+from inspector.analysis.results import ContainerRow
 from inspector.tui.details import container_sections
-from inspector.tui.rows import Index, TableData, containers_table
+from inspector.tui.rows import Index, Row, TableData, containers_table
 from inspector.tui.widgets.views import TableView
 
 
@@ -15,10 +16,11 @@ class ContainersView(TableView):
     def build(self, ix: Index) -> TableData:
         return containers_table(ix)
 
-    def detail(self, ix: Index, key: str) -> Screen[None] | None:
+    def detail(self, ix: Index, row: Row) -> Screen[None] | None:
         from inspector.tui.screens.detail import DetailScreen
 
-        if key not in ix.containers:
+        r = row.item
+        if not isinstance(r, ContainerRow):
             return None
-        title = f"Container {ix.container_name(key)}"
-        return DetailScreen(title, container_sections(ix, key))
+        title = f"Container {ix.container_name(r.container.id)}"
+        return DetailScreen(title, container_sections(ix, r.container.id))

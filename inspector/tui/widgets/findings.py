@@ -7,8 +7,9 @@ from textual.app import ComposeResult
 from textual.screen import Screen
 from textual.widgets import Static
 
+from inspector.analysis.results import Finding
 from inspector.tui.details import finding_sections, render_sections
-from inspector.tui.rows import Index, TableData, findings_table
+from inspector.tui.rows import Index, Row, TableData, findings_table
 from inspector.tui.safe import line
 from inspector.tui.widgets.report_table import ReportTable
 from inspector.tui.widgets.views import TableView
@@ -26,20 +27,20 @@ class FindingsView(TableView):
 
     def show(self, ix: Index, data: TableData | None = None) -> None:
         super().show(ix, data)
-        self._show_detail(self.cursor_key)
+        cursor = self.cursor
+        self._show_detail(cursor.item if cursor is not None else None)
 
-    def detail(self, ix: Index, key: str) -> Screen[None] | None:
+    def detail(self, ix: Index, row: Row) -> Screen[None] | None:
         from inspector.tui.screens.detail import DetailScreen
 
-        finding = ix.findings.get(key)
-        if finding is None:
+        finding = row.item
+        if not isinstance(finding, Finding):
             return None
         return DetailScreen(f"Finding {finding.kind.value}", finding_sections(ix, finding))
 
-    def _show_detail(self, key: str | None) -> None:
+    def _show_detail(self, finding: object) -> None:
         pane = self.query_one(".finding-detail", Static)
-        finding = self.index.findings.get(key) if self.index and key else None
-        if finding is None:
+        if not isinstance(finding, Finding):
             pane.update(line("No findings." if not self.shown else "No finding selected."))
             return
         sections = finding_sections(self.index, finding) if self.index else []
@@ -47,4 +48,4 @@ class FindingsView(TableView):
 
     @on(ReportTable.Highlighted)
     def _highlighted(self, event: ReportTable.Highlighted) -> None:
-        self._show_detail(event.key)
+        self._show_detail(event.item)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from textual.screen import Screen
 
-from inspector.tui.rows import Index, TableData, images_table
+from inspector.analysis.results import ImageRow
+from inspector.tui.rows import Index, Row, TableData, images_table
 from inspector.tui.widgets.views import TableView
 
 
@@ -14,7 +15,8 @@ class ImagesView(TableView):
     def build(self, ix: Index) -> TableData:
         return images_table(ix)
 
-    def detail(self, ix: Index, key: str) -> Screen[None] | None:
+    def detail(self, ix: Index, row: Row) -> Screen[None] | None:
         from inspector.tui.screens.image import ImageScreen
 
-        return ImageScreen(ix, key) if key in ix.images else None
+        r = row.item
+        return ImageScreen(ix, r.image.id) if isinstance(r, ImageRow) else None

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from textual.screen import Screen
 
+from inspector.analysis.results import LayerRow
 from inspector.tui.details import layer_sections
-from inspector.tui.rows import Index, TableData, layers_table
+from inspector.tui.rows import Index, Row, TableData, layers_table
 from inspector.tui.safe import short
 from inspector.tui.widgets.views import TableView
 
@@ -16,9 +17,11 @@ class LayersView(TableView):
     def build(self, ix: Index) -> TableData:
         return layers_table(ix)
 
-    def detail(self, ix: Index, key: str) -> Screen[None] | None:
+    def detail(self, ix: Index, row: Row) -> Screen[None] | None:
         from inspector.tui.screens.detail import DetailScreen
 
-        if key not in ix.layers:
+        r = row.item
+        if not isinstance(r, LayerRow):
             return None
-        return DetailScreen(f"Layer {short(key)}", layer_sections(ix, key))
+        chain = r.layer.chain_id
+        return DetailScreen(f"Layer {short(chain)}", layer_sections(ix, chain))

@@ -48,24 +48,34 @@ class ReportTable(Vertical):
     DEFAULT_CLASSES = "report-table"
 
     class Selected(Message):
-        """Enter (or a click) on a row."""
+        """Enter (or a click) on a row; carries the row and the object it shows."""
 
-        def __init__(self, table: ReportTable, key: str) -> None:
+        def __init__(self, table: ReportTable, row: Row) -> None:
             self.table = table
-            self.key = key
+            self.row = row
             super().__init__()
+
+        @property
+        def item(self) -> object:
+            """What the row shows (see Row.item)."""
+            return self.row.item
 
         @property
         def control(self) -> ReportTable:
             return self.table
 
     class Highlighted(Message):
-        """The cursor moved to a row."""
+        """The cursor moved to a row (None: no row is highlighted)."""
 
-        def __init__(self, table: ReportTable, key: str | None) -> None:
+        def __init__(self, table: ReportTable, row: Row | None) -> None:
             self.table = table
-            self.key = key
+            self.row = row
             super().__init__()
+
+        @property
+        def item(self) -> object:
+            """What the highlighted row shows, or None."""
+            return self.row.item if self.row is not None else None
 
         @property
         def control(self) -> ReportTable:
@@ -78,6 +88,7 @@ class ReportTable(Vertical):
         self.sort_column = 0
         self.sort_reverse = False
         self.shown: list[Row] = []
+        self._rows_by_key: dict[str, Row] = {}
         self.widths: list[int] = []
 
     def compose(self) -> ComposeResult:
@@ -107,12 +118,18 @@ class ReportTable(Vertical):
         self._refresh_rows()
 
     @property
-    def cursor_key(self) -> str | None:
-        """Key of the highlighted row, if any."""
+    def cursor(self) -> Row | None:
+        """The highlighted row, if any."""
         table = self.table
         if not self.shown or table.cursor_row < 0 or table.cursor_row >= len(self.shown):
             return None
-        return self.shown[table.cursor_row].key
+        return self.shown[table.cursor_row]
+
+    @property
+    def cursor_key(self) -> str | None:
+        """Key of the highlighted row, if any."""
+        row = self.cursor
+        return row.key if row is not None else None
 
     def _sorted(self, rows: list[Row]) -> list[Row]:
         col = self.sort_column
@@ -133,6 +150,7 @@ class ReportTable(Vertical):
         keep = self.cursor_key
         rows = [r for r in data.rows if not self.filter_text or r.matches(self.filter_text)]
         self.shown = self._sorted(rows)
+        self._rows_by_key = {r.key: r for r in self.shown}
         table.clear(columns=True)
         for i, col in enumerate(data.columns):
             mark = ""
@@ -236,10 +254,11 @@ class ReportTable(Vertical):
     @on(DataTable.RowSelected)
     def _row_selected(self, event: DataTable.RowSelected) -> None:
         event.stop()
-        if event.row_key.value is not None:
-            self.post_message(self.Selected(self, event.row_key.value))
+        row = self._rows_by_key.get(event.row_key.value or "")
+        if row is not None:
+            self.post_message(self.Selected(self, row))
 
     @on(DataTable.RowHighlighted)
     def _row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         event.stop()
-        self.post_message(self.Highlighted(self, event.row_key.value))
+        self.post_message(self.Highlighted(self, self._rows_by_key.get(event.row_key.value or "")))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from textual.screen import Screen
 
-from inspector.tui.rows import Index, TableData
+from inspector.tui.rows import Index, Row, TableData
 from inspector.tui.widgets.report_table import ReportTable
 
 
@@ -19,8 +19,8 @@ class TableView(ReportTable):
         """The rows of this view."""
         raise NotImplementedError
 
-    def detail(self, ix: Index, key: str) -> Screen[None] | None:
-        """The screen Enter opens for a row (None: nothing to open)."""
+    def detail(self, ix: Index, row: Row) -> Screen[None] | None:
+        """The screen Enter opens for a row, from the object it shows (None: nothing)."""
         return None
 
     def show(self, ix: Index, data: TableData | None = None) -> None:

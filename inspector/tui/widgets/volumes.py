@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from textual.screen import Screen
 
+from inspector.analysis.results import VolumeRow
 from inspector.tui.details import volume_sections
-from inspector.tui.rows import Index, TableData, volumes_table
+from inspector.tui.rows import Index, Row, TableData, volumes_table
 from inspector.tui.widgets.views import TableView
 
 
@@ -15,9 +16,10 @@ class VolumesView(TableView):
     def build(self, ix: Index) -> TableData:
         return volumes_table(ix)
 
-    def detail(self, ix: Index, key: str) -> Screen[None] | None:
+    def detail(self, ix: Index, row: Row) -> Screen[None] | None:
         from inspector.tui.screens.detail import DetailScreen
 
-        if key not in ix.volumes:
+        r = row.item
+        if not isinstance(r, VolumeRow):
             return None
-        return DetailScreen(f"Volume {key}", volume_sections(ix, key))
+        return DetailScreen(f"Volume {r.volume.name}", volume_sections(ix, r.volume.name))
