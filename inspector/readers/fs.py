@@ -313,8 +313,17 @@ def _read_fd(fd: int, shown: str, cap: int) -> bytes:
             raise ReaderError(f"{shown}: not a regular file")
         if st.st_size > cap:
             raise ReaderError(f"{shown}: {st.st_size} bytes, over the {cap}-byte cap for this file")
-        chunks: list[bytes] = []
-        left = cap + 1
+        if st.st_size < 65536:
+            # Small metadata (IDs, sizes, links): one read of one byte more than the file has.
+            # A short read of a regular file means its end, so nothing more is needed.
+            data = os.read(fd, st.st_size + 1)
+            if len(data) <= st.st_size:
+                return data
+            chunks = [data]
+            left = cap + 1 - len(data)
+        else:
+            chunks = []
+            left = cap + 1
         while left > 0:
             chunk = os.read(fd, min(left, 1 << 20))
             if not chunk:
@@ -432,18 +441,35 @@ class Dir:
 
     __slots__ = ("fd", "path")
 
-    def __init__(self, path: str) -> None:
-        """Open `path`: FileNotFoundError when it is gone, ReaderError for anything else."""
+    def __init__(self, path: str, parent: Dir | None = None) -> None:
+        """Open `path` (beneath its root; with `parent`, as one name relative to that open
+        dir, which saves resolving the whole path again): FileNotFoundError when it is gone,
+        ReaderError for anything else (a symlink included: it is never followed).
+        """
         self.path = path
         self.fd = -1
         try:
-            self.fd = open_dir(path)
+            if parent is None:
+                self.fd = open_dir(path)
+            else:
+                name = os.path.basename(path)
+                parent._name(name)  # a single component, or PathEscape
+                self.fd = os.open(name, _DIR_FLAGS, dir_fd=parent.fd)
         except (FileNotFoundError, ReaderError):
             raise
         except OSError as e:
             if e.errno in (errno.ENOTDIR, errno.ELOOP):
                 raise ReaderError(f"{path}: not a directory") from e
             raise ReaderError(f"{path}: {e.strerror or e}") from e
+
+    def sub(self, name: str) -> Dir:
+        """The entry `name` of this dir, opened as a dir (see __init__ for the errors)."""
+        return Dir(f"{self.path}/{name}", self)
+
+    def readlink(self, name: str) -> str:
+        """The target text of the symlink `name` (OSError when it is not one)."""
+        self._name(name)
+        return os.readlink(name, dir_fd=self.fd)
 
     def __enter__(self) -> Dir:
         return self
@@ -501,6 +527,16 @@ class Dir:
             return os.stat(name, dir_fd=self.fd, follow_symlinks=False)
         except FileNotFoundError:
             return None
+
+    def kinds(self) -> dict[str, bool]:
+        """Entry name → whether it is a directory (never following a symlink), from one
+        listing: the file type comes with the names, so no entry is stat'ed.
+        """
+        try:
+            with os.scandir(self.fd) as it:
+                return {e.name: e.is_dir(follow_symlinks=False) for e in it}
+        except OSError as e:
+            raise ReaderError(f"{self.path}: {e.strerror or e}") from e
 
     def names(self) -> list[str]:
         """Sorted entry names (ReaderError when the dir cannot be listed)."""

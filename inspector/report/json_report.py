@@ -15,13 +15,16 @@ from inspector.analysis.results import Finding, Report
 SCHEMA_VERSION = 1
 
 
+#: Lone surrogates: the bytes of a name that is not UTF-8, as os.fsdecode leaves them.
+_SURROGATE = re.compile("[\udc80-\udcff]")
+
+
 def json_safe(value: Any) -> Any:
     """Replace lone surrogates (undecodable bytes in names) with visible \\xNN text."""
     if isinstance(value, str):
-        if any(0xDC80 <= ord(c) <= 0xDCFF for c in value):
-            return "".join(
-                f"\\x{ord(c) - 0xDC00:02x}" if 0xDC80 <= ord(c) <= 0xDCFF else c for c in value
-            )
+        # A regex search is C-speed; a per-character check was half of a 5,000-layer report.
+        if _SURROGATE.search(value) is not None:
+            return _SURROGATE.sub(lambda m: f"\\x{ord(m.group()) - 0xDC00:02x}", value)
         return value
     if isinstance(value, dict):
         return {json_safe(k): json_safe(v) for k, v in value.items()}
@@ -240,8 +243,31 @@ def dumps(doc: Any) -> str:
     Shared by every JSON output (report, audit) so none of them lets a C1 control or a bidi
     override from a hostile name through.
     """
-    text = json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
-    return _NON_ASCII.sub(_escape_unsafe, text)
+    return _NON_ASCII.sub(_escape_unsafe, _layout(doc))
+
+
+def _compact(value: Any) -> str:
+    # indent=None is what lets json use its C encoder: ~10x faster than the indenting one.
+    return json.dumps(value, ensure_ascii=False)
+
+
+def _layout(doc: Any) -> str:
+    """One member of the top object per line, and one element per line in its lists.
+
+    Readable and diffable (an image, a layer, a finding per line) without the pure-Python
+    indenting encoder, which was most of a 5,000-layer report's time.
+    """
+    if not isinstance(doc, dict) or not doc:
+        return _compact(doc) + "\n"
+    members: list[str] = []
+    for key, value in doc.items():
+        head = f"  {_compact(key)}: "
+        if isinstance(value, list) and value:
+            items = ",\n".join("    " + _compact(v) for v in value)
+            members.append(f"{head}[\n{items}\n  ]")
+        else:
+            members.append(head + _compact(value))
+    return "{\n" + ",\n".join(members) + "\n}\n"
 
 
 def schema() -> dict[str, Any]:

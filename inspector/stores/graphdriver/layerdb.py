@@ -50,12 +50,13 @@ def _size(d: fs.Dir, name: str = "size") -> int | None:
     return size
 
 
-def read_layer(layer_dir: str, chain_id: str) -> Layer:
+def read_layer(layer_dir: str, chain_id: str, where: fs.Dir | None = None) -> Layer:
     """Read one layerdb/sha256/<hex> entry; ReaderError if it is unusable.
 
-    FileNotFoundError when the entry itself is gone (removed while we read).
+    FileNotFoundError when the entry itself is gone (removed while we read). `where`: the
+    open sha256/ dir, to open the entry relative to it.
     """
-    with fs.Dir(layer_dir) as d:
+    with fs.Dir(layer_dir, where) as d:
         diff = _opt(d, "diff", DIGEST, "diff ID")
         if diff is None:
             raise ReaderError(f"{layer_dir}: no diff file")
@@ -69,15 +70,15 @@ def read_layer(layer_dir: str, chain_id: str) -> Layer:
     return Layer(chain_id, diff, parent, cache, size, layer_dir, has_ts, foreign)
 
 
-def _read_removing(path: str) -> tuple[str | None, int | None]:
+def _read_removing(path: str, parent: fs.Dir | None) -> tuple[str | None, int | None]:
     """cache-id and size of a -removing entry (FileNotFoundError when it is gone)."""
-    with fs.Dir(path) as d:
+    with fs.Dir(path, parent) as d:
         return _opt(d, "cache-id", CACHE_ID, "cache-id"), _size(d)
 
 
-def _read_mount(path: str) -> tuple[str | None, str | None, str | None]:
+def _read_mount(path: str, parent: fs.Dir | None) -> tuple[str | None, str | None, str | None]:
     """mount-id, init-id and parent of a layerdb/mounts entry."""
-    with fs.Dir(path) as d:
+    with fs.Dir(path, parent) as d:
         return (
             _opt(d, "mount-id", MOUNT_ID, "mount-id"),
             _opt(d, "init-id", MOUNT_ID, "init-id"),
@@ -85,15 +86,16 @@ def _read_mount(path: str) -> tuple[str | None, str | None, str | None]:
         )
 
 
-def _entry_problem(path: str) -> str | None:
+def _entry_problem(path: str, parent: fs.Dir | None = None) -> str | None:
     """Why a layerdb entry cannot be read as a directory ("" if it vanished, None if fine).
 
-    An entry is lstat'ed before anything inside it is opened: O_NOFOLLOW guards only the last
-    component of a path, so a symlink planted in place of the entry itself would otherwise be
-    followed out of the root.
+    An entry is lstat'ed (relative to its open parent when given) before anything inside it
+    is opened, so a symlink planted in place of the entry is named as such.
     """
     try:
-        st = fs.lstat(path)
+        st = parent.lstat(os.path.basename(path)) if parent is not None else fs.lstat(path)
+        if st is None:
+            return ""
     except (FileNotFoundError, NotADirectoryError):
         return ""
     except ReaderError as e:
@@ -107,9 +109,14 @@ def _entry_problem(path: str) -> str | None:
     return None
 
 
-def _gone(path: str) -> bool:
+def _gone(path: str, parent: fs.Dir | None = None) -> bool:
     """True if `path` no longer exists: removed by a live daemon while we read it."""
-    return fs.lstat_or_none(path) is None
+    try:
+        if parent is not None:
+            return parent.lstat(os.path.basename(path)) is None
+        return fs.lstat_or_none(path) is None
+    except (OSError, ReaderError):
+        return False
 
 
 def read_layerdb(layerdb: str) -> LayerDB:
@@ -120,15 +127,49 @@ def read_layerdb(layerdb: str) -> LayerDB:
     """
     out = LayerDB()
     sha_dir = os.path.join(layerdb, "sha256")
+    sha, names = _listing(sha_dir, out)
     try:
-        names = fs.list_dir(sha_dir)
+        _read_layers(out, sha_dir, sha, names)
+    finally:
+        if sha is not None:
+            sha.close()
+    mounts_dir = os.path.join(layerdb, "mounts")
+    mdir, mnames = _listing(mounts_dir, out)
+    try:
+        _read_mounts(out, mounts_dir, mdir, mnames)
+    finally:
+        if mdir is not None:
+            mdir.close()
+    tmp_dir = os.path.join(layerdb, "tmp")
+    try:
+        out.tmp = [os.path.join(tmp_dir, n) for n in fs.list_dir(tmp_dir)]
     except ReaderError as e:
-        out.skipped.append(Skipped(sha_dir, str(e)))
-        names = []
+        out.skipped.append(Skipped(tmp_dir, str(e)))
+    return out
+
+
+def _listing(path: str, out: LayerDB) -> tuple[fs.Dir | None, list[str]]:
+    """The dir `path`, open, and its names ((None, []) when missing or unreadable)."""
+    try:
+        d = fs.Dir(path)
+    except FileNotFoundError:
+        return None, []
+    except ReaderError as e:
+        out.skipped.append(Skipped(path, str(e)))
+        return None, []
+    try:
+        return d, d.names()
+    except ReaderError as e:
+        d.close()
+        out.skipped.append(Skipped(path, str(e)))
+        return None, []
+
+
+def _read_layers(out: LayerDB, sha_dir: str, sha: fs.Dir | None, names: list[str]) -> None:
     for name in names:
         path = os.path.join(sha_dir, name)
         if HEX64.fullmatch(name) or REMOVING.fullmatch(name):
-            problem = _entry_problem(path)
+            problem = _entry_problem(path, sha)
             if problem == "":
                 continue  # removed while we read
             if problem is not None:
@@ -136,44 +177,40 @@ def read_layerdb(layerdb: str) -> LayerDB:
                 continue
         if HEX64.fullmatch(name):
             try:
-                out.layers["sha256:" + name] = read_layer(path, "sha256:" + name)
+                out.layers["sha256:" + name] = read_layer(path, "sha256:" + name, sha)
             except FileNotFoundError:
                 continue  # removed while we read
             except ReaderError as e:
-                if not _gone(path):
+                if not _gone(path, sha):
                     out.skipped.append(Skipped(path, str(e)))
             continue
         if REMOVING.fullmatch(name):
             cache: str | None = None
             size: int | None = None
             try:
-                cache, size = _read_removing(path)
+                cache, size = _read_removing(path, sha)
             except (ReaderError, OSError) as e:
-                if _gone(path):
+                if _gone(path, sha):
                     continue  # the daemon finished the removal while we read
                 out.skipped.append(Skipped(path, str(e)))
-            if _gone(path):
+            if _gone(path, sha):
                 continue
             out.removing.append(RemovingLayer(name, path, cache, size))
             continue
         out.skipped.append(Skipped(path, "unexpected name in layerdb/sha256 (not a chain ID)"))
 
-    mounts_dir = os.path.join(layerdb, "mounts")
-    try:
-        mnames = fs.list_dir(mounts_dir)
-    except ReaderError as e:
-        out.skipped.append(Skipped(mounts_dir, str(e)))
-        mnames = []
+
+def _read_mounts(out: LayerDB, mounts_dir: str, mdir: fs.Dir | None, mnames: list[str]) -> None:
     for name in mnames:
         path = os.path.join(mounts_dir, name)
-        problem = _entry_problem(path)
+        problem = _entry_problem(path, mdir)
         if problem == "":
             continue  # released while we read
         if problem is not None:
             out.skipped.append(Skipped(path, f"layerdb mount {problem}"))
             continue
         try:
-            mount_id, init_id, parent = _read_mount(path)
+            mount_id, init_id, parent = _read_mount(path, mdir)
         except FileNotFoundError:
             continue
         except (ReaderError, OSError) as e:
@@ -182,13 +219,6 @@ def read_layerdb(layerdb: str) -> LayerDB:
             if not fs.recently_changed(path):
                 out.skipped.append(Skipped(path, str(e)))
             continue
-        if _gone(path):
+        if _gone(path, mdir):
             continue  # released while we read: its files may be half read
         out.mounts[name] = RWLayerRef(name, mount_id, init_id, parent, path)
-
-    tmp_dir = os.path.join(layerdb, "tmp")
-    try:
-        out.tmp = [os.path.join(tmp_dir, n) for n in fs.list_dir(tmp_dir)]
-    except ReaderError as e:
-        out.skipped.append(Skipped(tmp_dir, str(e)))
-    return out
