@@ -79,7 +79,8 @@ async def until(pilot: Pilot[int], cond: Callable[[], bool], timeout: float = 10
 
 
 def view(app: InspectorApp, tab: str) -> TableView:
-    return app.main.query_one(f"#{tab}-view", TableView)
+    """A tab's view with the current report (tabs are filled when first shown)."""
+    return app.main.view(tab)
 
 
 def column(rt: ReportTable, index: int) -> list[str]:

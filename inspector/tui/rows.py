@@ -9,7 +9,7 @@ the widget sorts them for display.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from inspector.analysis.results import (
@@ -195,7 +195,9 @@ LAYER_COLUMNS = (
 
 
 def layer_users(ix: Index, row: LayerRow) -> str:
-    """`n img, m ctr` for a layer."""
+    """`n img, m ctr` for a layer; `BuildKit` for one only BuildKit's cache holds."""
+    if row.buildkit_only:
+        return "BuildKit"
     parts = [f"{len(row.images)} img"]
     if row.containers:
         parts.append(f"{len(row.containers)} ctr")
@@ -383,7 +385,7 @@ def finding_cells(ix: Index, f: Finding) -> list[Cell]:
     return [
         (t(sev, SEVERITY_STYLE.get(f.severity, "")), SEVERITY_RANK.get(f.severity, 0)),
         (f.kind.value, f.kind.value),
-        (size(f.bytes), f.bytes),
+        (size(f.bytes if f.bytes_known else None), f.bytes),
         (ix.rel(f.path), f.path),
     ]
 
@@ -479,27 +481,39 @@ def image_layers_table(ix: Index, iid: str) -> TableData:
 
 @dataclass(frozen=True, slots=True)
 class Prepared:
-    """A report with its index and every tab's table data, built off the UI thread."""
+    """A report with its index; each tab's table data is built when the tab is first shown.
+
+    On a 5,000-layer host building every table up front (and filling every widget) kept the
+    first screen waiting for seconds; the Overview needs none of them.
+    """
 
     index: Index
-    tables: dict[str, TableData]
+    tables: dict[str, TableData] = field(default_factory=dict)
+    """Tables built so far, by tab name."""
 
     @property
     def report(self) -> Report:
         return self.index.report
 
+    def table(self, name: str) -> TableData:
+        """The table data of tab `name`, built on first use."""
+        data = self.tables.get(name)
+        if data is None:
+            data = self.tables[name] = BUILDERS[name](self.index)
+        return data
+
+
+#: Tab name → builder of its table.
+BUILDERS = {
+    "images": images_table,
+    "layers": layers_table,
+    "containers": containers_table,
+    "volumes": volumes_table,
+    "findings": findings_table,
+    "buildcache": build_cache_table,
+}
+
 
 def prepare(report: Report) -> Prepared:
-    """Everything the main screen shows for a report."""
-    ix = Index(report)
-    return Prepared(
-        ix,
-        {
-            "images": images_table(ix),
-            "layers": layers_table(ix),
-            "containers": containers_table(ix),
-            "volumes": volumes_table(ix),
-            "findings": findings_table(ix),
-            "buildcache": build_cache_table(ix),
-        },
-    )
+    """Everything the main screen needs to show a report at once (tables come on demand)."""
+    return Prepared(Index(report))

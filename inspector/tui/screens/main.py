@@ -50,6 +50,8 @@ class MainScreen(Screen[None]):
         super().__init__()
         self.root_label = root_label
         self.prepared: Prepared | None = None
+        self._stale: set[str] = set()
+        """Tabs whose view still shows an older report (or none)."""
 
     def compose(self) -> ComposeResult:
         with TabbedContent(initial="overview", id="tabs"):
@@ -73,12 +75,24 @@ class MainScreen(Screen[None]):
     # -- data -----------------------------------------------------------------------------
 
     def show_report(self, prepared: Prepared) -> None:
-        """Fill every tab from a prepared report."""
+        """Show a new report: the Overview and the visible tab now, other tabs when shown."""
         self.prepared = prepared
-        ix = prepared.index
-        self.query_one(Overview).show(ix)
-        for name, data in prepared.tables.items():
-            self.query_one(f"#{name}-view", TableView).show(ix, data)
+        self.query_one(Overview).show(prepared.index)
+        self._stale = {tab for tab, _ in TABS if tab != "overview"}
+        self._fill(self.active_tab)
+
+    def _fill(self, tab: str) -> None:
+        """Give a tab's view the current report, if it does not have it yet."""
+        if tab not in self._stale or self.prepared is None:
+            return
+        self._stale.discard(tab)
+        view = self.query_one(f"#{tab}-view", TableView)
+        view.show(self.prepared.index, self.prepared.table(tab))
+
+    def view(self, tab: str) -> TableView:
+        """A tab's view, filled with the current report."""
+        self._fill(tab)
+        return self.query_one(f"#{tab}-view", TableView)
 
     @property
     def status(self) -> StatusBar:
@@ -92,6 +106,7 @@ class MainScreen(Screen[None]):
 
     def switch_to(self, tab: str) -> None:
         """Show a tab and focus its table."""
+        self._fill(tab)
         self.query_one(TabbedContent).active = tab
         self._focus_tab(tab)
 
@@ -114,6 +129,7 @@ class MainScreen(Screen[None]):
 
     @on(TabbedContent.TabActivated)
     def _tab_activated(self, event: TabbedContent.TabActivated) -> None:
+        self._fill(self.active_tab)
         # Number keys focus the table themselves; a click or the arrow keys on the tab
         # bar leave the focus where it is (so the arrows keep moving along the tabs).
         self.refresh_bindings()
