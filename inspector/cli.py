@@ -38,6 +38,17 @@ Without --root it reads /var/lib/docker; try --root sample_data/root for the bun
 """
 
 
+def _count(option: str, text: str) -> int:
+    """A whole number >= 1, else a one-line usage error (exit 2) before any work."""
+    try:
+        n = int(text)
+    except ValueError:
+        raise UsageError(f"{option} {text}: not a whole number") from None
+    if n < 1:
+        raise UsageError(f"{option} {n}: must be at least 1")
+    return n
+
+
 def _add_root(p: argparse.ArgumentParser, top: bool = False) -> None:
     # Subcommands SUPPRESS the default so `--root X report` and `report --root X` both work.
     p.add_argument(
@@ -45,6 +56,22 @@ def _add_root(p: argparse.ArgumentParser, top: bool = False) -> None:
         metavar="PATH",
         default=None if top else argparse.SUPPRESS,
         help=f"Docker data root to inspect (default {DEFAULT_ROOT})",
+    )
+    p.add_argument(
+        "--containerd-root",
+        metavar="PATH",
+        default=None if top else argparse.SUPPRESS,
+        help="containerd root holding the image store (containerd store, Docker 29's "
+        "default; default: <root>/containerd/daemon, else /var/lib/containerd when the "
+        "containers use a snapshotter)",
+    )
+    p.add_argument(
+        "--daemon-config",
+        metavar="PATH",
+        default=None if top else argparse.SUPPRESS,
+        help="dockerd's config file, read as evidence of which data the daemon uses "
+        "(data-root, userns-remap, storage-driver; default /etc/docker/daemon.json when "
+        "readable and about the root read)",
     )
 
 
@@ -58,7 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     _add_root(parser, top=True)
-    sub = parser.add_subparsers(dest="command", metavar="{report,audit,tui}")
+    sub = parser.add_subparsers(dest="command", metavar="{report,audit,efficiency,tui}")
 
     rep = sub.add_parser(
         "report",
@@ -97,7 +124,12 @@ def build_parser() -> argparse.ArgumentParser:
         default="100MiB",
         help="report container logs larger than SIZE (default 100MiB)",
     )
-    rep.add_argument("--top", type=int, default=10, help="largest consumers to list (text)")
+    rep.add_argument(
+        "--top",
+        default="10",
+        metavar="N",
+        help="largest consumers to list (text; N >= 1, default 10)",
+    )
 
     aud = sub.add_parser(
         "audit",
@@ -110,9 +142,99 @@ def build_parser() -> argparse.ArgumentParser:
 
     audit.add_arguments(aud)
 
+    eff = sub.add_parser(
+        "efficiency",
+        help="dive's efficiency score, wasted bytes and inefficient files of every image",
+        epilog=EFFICIENCY_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _add_efficiency_arguments(eff)
+
     tui = sub.add_parser("tui", help="explore the data root interactively (terminal UI)")
     _add_root(tui)
     return parser
+
+
+EFFICIENCY_EPILOG = """\
+Numbers as dive computes them (CI=true dive IMAGE --source docker), from each layer's
+tar-split.json.gz: no docker save, no daemon. Thresholds are dive's CI rules and apply
+only when given ("disabled" turns one off); sizes are read like dive reads them (20M and
+20MB are 20,000,000 bytes, 20MiB is 20,971,520).
+
+exit codes:
+  0  no threshold crossed
+  1  a threshold was crossed by at least one image
+  2  usage error (an unknown image name included), unreadable or invalid data root
+  3  internal error (a bug: please report it)
+"""
+
+
+def _add_efficiency_arguments(p: argparse.ArgumentParser) -> None:
+    _add_root(p)
+    p.add_argument(
+        "images",
+        nargs="*",
+        metavar="IMAGE",
+        help="tags, digests, IDs or ID prefixes (default: every image docker images lists)",
+    )
+    p.add_argument("--format", choices=["text", "json"], default="text")
+    p.add_argument(
+        "--lowest-efficiency",
+        metavar="RATIO",
+        help="fail (exit 1) when an image's efficiency score is below RATIO (0-1, e.g. 0.9)",
+    )
+    p.add_argument(
+        "--highest-wasted-bytes",
+        metavar="SIZE",
+        help="fail when an image wastes more than SIZE (e.g. 20M)",
+    )
+    p.add_argument(
+        "--highest-user-wasted-percent",
+        metavar="RATIO",
+        help="fail when wasted bytes / bytes above the base layer exceed RATIO (0-1, e.g. 0.1)",
+    )
+    p.add_argument(
+        "--no-cache",
+        action="store_true",
+        help="neither read nor write the cache of per-layer results "
+        "(kept in $XDG_CACHE_HOME/docker-inspector, never under the root)",
+    )
+    p.add_argument(
+        "--top", default="20", metavar="N", help="inefficient files listed per image (text)"
+    )
+
+
+def run_efficiency(ns: argparse.Namespace, root: str) -> int:
+    """`efficiency`: dive's numbers for every image, exit 1 when a threshold is crossed."""
+    from inspector import pipeline
+    from inspector.analysis import efficiency as eff
+
+    def ratio(value: str | None, what: str) -> float | None:
+        if value is None or value == "disabled":
+            return None
+        return eff.parse_ratio(value, what)
+
+    wasted = ns.highest_wasted_bytes
+    thresholds = eff.Thresholds(
+        lowest_efficiency=ratio(ns.lowest_efficiency, "--lowest-efficiency"),
+        highest_wasted_bytes=(
+            None if wasted is None or wasted == "disabled" else eff.parse_dive_bytes(wasted)
+        ),
+        highest_user_wasted_percent=ratio(
+            ns.highest_user_wasted_percent, "--highest-user-wasted-percent"
+        ),
+    )
+    top = _count("--top", ns.top)
+    opts = pipeline.Options(cache=not ns.no_cache, daemon_config=daemon_config(ns))
+    result = pipeline.efficiency(root, opts, ns.images, thresholds)
+    from inspector.report import efficiency as presenter
+
+    if ns.format == "json":
+        text = presenter.render_json(result)
+    else:
+        text = presenter.render_text(result, top=top)
+    _write(text, None, (root, os.path.abspath(root)))
+    return ExitCode.THRESHOLD if result.failed else ExitCode.OK
 
 
 def resolve_root(ns: argparse.Namespace) -> str:
@@ -120,17 +242,46 @@ def resolve_root(ns: argparse.Namespace) -> str:
     root: str | None = ns.root
     if root is not None:
         return root
-    if not os.path.isdir(DEFAULT_ROOT):
-        raise RootError(
-            f"{DEFAULT_ROOT} does not exist (no Docker here?); "
-            "use --root PATH, e.g. --root sample_data/root for the bundled sample"
+    from inspector import trees
+
+    # dockerd keeps its data where its config's data-root says, not in /var/lib/docker.
+    default, why = trees.default_root(daemon_config(ns))
+    named = f"{default} ({why})" if why else default
+    if not os.path.isdir(default):
+        found = trees.other_roots()
+        hint = (
+            "; found "
+            + ", ".join(
+                f"{p} ({'snap package' if p == trees.SNAP_ROOT else 'rootless Docker'})"
+                for p in found
+            )
+            + ": point at one with --root PATH"
+            if found
+            else "; use --root PATH (rootless Docker: ~/.local/share/docker or "
+            f"$XDG_DATA_HOME/docker; the snap package: {trees.SNAP_ROOT})"
         )
-    if not os.access(DEFAULT_ROOT, os.R_OK | os.X_OK):
         raise RootError(
-            f"{DEFAULT_ROOT} is not readable by this user; run with sudo, "
+            f"{named} does not exist (no Docker here?){hint}, or --root sample_data/root "
+            "for the bundled sample"
+        )
+    if not os.access(default, os.R_OK | os.X_OK):
+        raise RootError(
+            f"{named} is not readable by this user; run with sudo, "
             "or use --root on a readable copy (e.g. --root sample_data/root)"
         )
-    return DEFAULT_ROOT
+    return default
+
+
+def daemon_config(ns: argparse.Namespace) -> str | None:
+    """``--daemon-config``: the file given (UsageError when unreadable), else the default."""
+    from inspector.options import DEFAULT_DAEMON_CONFIG
+
+    given: str | None = getattr(ns, "daemon_config", None)
+    if given is None:
+        return DEFAULT_DAEMON_CONFIG
+    if not os.path.isfile(given) or not os.access(given, os.R_OK):
+        raise UsageError(f"--daemon-config {given}: not a readable file")
+    return given
 
 
 def _write(text: str, output: str | None, roots: Sequence[str]) -> None:
@@ -156,11 +307,14 @@ def run_report(ns: argparse.Namespace, root: str) -> int:
 
     if ns.full and ns.no_sizes:
         raise UsageError("--full walks every tree; it cannot be combined with --no-sizes")
+    top = _count("--top", ns.top)
     opts = pipeline.Options(
         sizes=not ns.no_sizes,
         full=ns.full,
         cache=not ns.no_cache,
         large_log_bytes=parse_size(ns.large_log),
+        containerd_root=getattr(ns, "containerd_root", None),
+        daemon_config=daemon_config(ns),
     )
     roots = (root, os.path.abspath(root))
     if ns.output is not None:
@@ -173,7 +327,7 @@ def run_report(ns: argparse.Namespace, root: str) -> int:
     else:
         from inspector.report import text as text_report
 
-        text = text_report.render(report, top=ns.top)
+        text = text_report.render(report, top=top)
     _write(text, ns.output, roots)
     warn_unreadable(report)
     return ExitCode.OK
@@ -218,11 +372,12 @@ def _check_output_outside(output: str, roots: Sequence[str]) -> None:
         raise UsageError(f"--output {output}: directory {parent} does not exist")
 
 
-def run_tui(root: str) -> int:
-    """`tui`: the interactive app."""
+def run_tui(root: str, config: str | None = None) -> int:
+    """`tui`: the interactive app (`config`: the daemon config, default the usual file)."""
+    from inspector.options import DEFAULT_DAEMON_CONFIG
     from inspector.tui.app import run
 
-    return run(root)
+    return run(root, config or DEFAULT_DAEMON_CONFIG)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -234,14 +389,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(e.code) if isinstance(e.code, int) else ExitCode.USAGE
     try:
         root = resolve_root(ns)
+        config = daemon_config(ns)  # an unreadable --daemon-config is a usage error (exit 2)
         if ns.command == "report":
             return run_report(ns, root)
         if ns.command == "audit":
             from inspector import audit
 
             return audit.run(ns, root)
+        if ns.command == "efficiency":
+            return run_efficiency(ns, root)
         if ns.command == "tui" or (ns.command is None and sys.stdout.isatty()):
-            return run_tui(root)
+            return run_tui(root, config)
         ns = parser.parse_args([*(argv or sys.argv[1:]), "report"]) if ns.command is None else ns
         return run_report(ns, root)
     except KeyboardInterrupt:

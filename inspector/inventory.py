@@ -7,7 +7,7 @@ import os
 import time
 from collections.abc import Mapping
 
-from inspector import stores
+from inspector import stores, trees
 from inspector.errors import ReaderError
 from inspector.model import (
     LIVE_SLACK_SECONDS,
@@ -17,12 +17,13 @@ from inspector.model import (
     RootInfo,
     Skipped,
 )
+from inspector.options import DEFAULT_DAEMON_CONFIG
 from inspector.readers import fs
 from inspector.readers.buildkit import to_model
 from inspector.readers.containers import read_containers, read_one
 from inspector.readers.mounts import mounts_under
 from inspector.readers.volumes import read_volumes
-from inspector.root import open_root
+from inspector.root import open_root, with_driver
 
 #: Top-level entries of the root with a dedicated reader/category.
 KNOWN_AREAS = ("image", "containers", "volumes", "buildkit")
@@ -33,16 +34,34 @@ def _read_buildkit(root: str, images: Mapping[str, Image]) -> tuple[BuildKitInfo
     return to_model(root, [img.diff_ids for img in images.values()])
 
 
-def read(path: str) -> Inventory:
+def read(
+    path: str,
+    containerd_root: str | None = None,
+    daemon_config: str | None = DEFAULT_DAEMON_CONFIG,
+) -> Inventory:
     """Read all metadata of the root at `path` (no tree walks: fast, sizes come later).
 
     Every path is resolved beneath the root (see inspector.readers.fs): a symlink anywhere
-    inside it is reported as a skipped entry, never followed.
+    inside it is reported as a skipped entry, never followed. `containerd_root`: the
+    containerd root holding the image store (``--containerd-root``; None: detected).
+    The tree read is the one the daemon uses (a userns-remap root under `path`, its storage
+    driver), decided with `daemon_config` as evidence (see inspector.trees).
     """
     started = time.time()
-    info = open_root(path)
-    with fs.anchored(info.path):
-        return _read(info, started)
+    located = trees.locate(path, daemon_config)
+    if located.root is None:
+        info = open_root(path, containerd_root)  # not listable: it says why
+        with fs.anchored(info.path):
+            return _read(info, started)
+    with fs.anchored(located.top):
+        choice = trees.drivers(located)
+        info = open_root(located.reported, containerd_root)
+        forced = trees.forced_driver(info, choice)
+        if forced:
+            info = with_driver(info, forced)
+        info = trees.attach(info, located, choice)
+        with fs.anchored(info.path):
+            return _read(info, started)
 
 
 def _read(info: RootInfo, started: float) -> Inventory:
@@ -52,6 +71,8 @@ def _read(info: RootInfo, started: float) -> Inventory:
     skipped = list(contents.skipped)
     carea = read_containers(os.path.join(root, "containers"))
     skipped += carea.skipped
+    # Containers of another storage driver: the daemon does not load them (its data, aside).
+    containers, info = trees.set_aside(info, carea.containers)
     varea = read_volumes(os.path.join(root, "volumes"))
     skipped += varea.skipped
     bk, sk = _read_buildkit(root, contents.images)
@@ -63,7 +84,7 @@ def _read(info: RootInfo, started: float) -> Inventory:
         rw_layers=contents.rw_layers,
         storage_dirs=contents.storage_dirs,
         short_links=contents.short_links,
-        containers=carea.containers,
+        containers=containers,
         volumes=varea.volumes,
         buildkit=bk,
         removing_layers=contents.removing_layers,
@@ -72,7 +93,8 @@ def _read(info: RootInfo, started: float) -> Inventory:
         skipped=tuple(skipped),
         driver_home=contents.driver_home,
         scan_started=started,
-        mounts=mounts_under(root),
+        mounts=mounts_under(info.given),
+        containerd=contents.containerd,
     )
     # Under a live daemon, what the readers caught mid-change is read again (see each).
     inv = _recheck_containers(inv)

@@ -96,6 +96,80 @@ class RootInfo:
     """Plain statements about the layout: unsupported drivers, both stores present, …"""
     other_drivers: tuple[str, ...] = ()
     """Other graphdriver directories holding data (left over from a driver switch)."""
+    containerd_root: str | None = None
+    """The containerd root whose ``moby`` namespace holds the image store (None: none)."""
+    containerd_reason: str = ""
+    """Why that containerd root was chosen, in plain words."""
+    top: str = ""
+    """The root as given, when the tree reported is another one under it (a userns-remap root
+    ``<top>/<uid>.<gid>``); "" when it is `path` itself."""
+    trees: tuple[Tree, ...] = ()
+    """Every tree of Docker data found (data roots, graphdriver trees, the containerd store),
+    which one the daemon uses and why (see inspector.trees)."""
+    daemon_config: DaemonConfig | None = None
+    """The daemon config read as evidence (``--daemon-config``), or None when none was read."""
+
+    @property
+    def given(self) -> str:
+        """The root as given on the command line (absolute)."""
+        return self.top or self.path
+
+
+class TreeKind(StrEnum):
+    """What a tree of Docker data is."""
+
+    ROOT = "root"
+    """A whole data root: the root as given, or a userns-remap root ``<uid>.<gid>`` in it."""
+    GRAPHDRIVER = "graphdriver"
+    """A graphdriver's layers ``<root>/<driver>/`` and metadata ``<root>/image/<driver>/``."""
+    CONTAINERD = "containerd"
+    """The containerd image store's data (see inspector.root for its detection)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Tree:
+    """A tree of Docker data found under the root as given, and whether the daemon uses it."""
+
+    kind: TreeKind
+    name: str
+    """The driver name, the ``<uid>.<gid>`` of a remapped root, or "" for the root as given."""
+    path: str
+    """Its directory: the data root, ``<root>/<uid>.<gid>``, or ``<root>/<driver>``."""
+    live: bool
+    """Whether the daemon uses it (its data is what ``docker`` commands show)."""
+    evidence: str
+    """Which evidence decided, in plain words (a daemon config, a sign dockerd leaves)."""
+    confidence: str = "certain"
+    """certain | likely: how strong that evidence is."""
+    holds: str = ""
+    """What it holds, counted (layers, images, containers), for people."""
+    parts: tuple[str, ...] = ()
+    """The paths holding its data, each measured as a whole (a graphdriver tree: its layer dir,
+    ``image/<driver>/`` and the dirs of containers created with that driver)."""
+    skip: tuple[str, ...] = ()
+    """Names directly under `path` that are not part of it (the remapped roots in a root)."""
+    containers: tuple[str, ...] = ()
+    """IDs of the containers created with this (inactive) driver: the daemon does not load them."""
+
+
+@dataclass(frozen=True, slots=True)
+class DaemonConfig:
+    """What a dockerd config file (``daemon.json``) says about where its data is."""
+
+    path: str
+    applies: bool
+    """Whether it describes the root being read (its data-root is that root)."""
+    why: str
+    """Why it applies or not, in plain words."""
+    data_root: str | None = None
+    """``data-root`` (or the legacy ``graph``); None when unset (default /var/lib/docker)."""
+    userns_remap: str | None = None
+    """``userns-remap`` (``default``, ``user``, ``user:group``, ``uid:gid``); None when unset."""
+    storage_driver: str | None = None
+    containerd_snapshotter: bool | None = None
+    """``features.containerd-snapshotter``; None when unset."""
+    remap_root: str | None = None
+    """The ``<uid>.<gid>`` that `userns_remap` maps to (/etc/subuid, /etc/subgid), if known."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,6 +207,8 @@ class Layer:
     """descriptor.json present (Windows foreign layer)."""
     registry_digests: tuple[str, ...] = ()
     """Compressed blob digests this layer was pulled/pushed as (distribution/)."""
+    snapshot_key: str = ""
+    """containerd store: the snapshot key (the ChainID for image layers)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,6 +225,8 @@ class RWLayerRef:
     """ChainID of the image's top layer."""
     metadata_dir: str
     """Path of the layerdb mounts entry."""
+    init_usage: int | None = None
+    """containerd store: the recorded usage of the committed ``<id>-init`` snapshot."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -196,6 +274,16 @@ class Image:
     """False when sha256(config) does not equal the file name (Docker refuses such images)."""
     truncated: tuple[str, ...] = ()
     """What of its config was not kept (over the per-object limits), in plain words."""
+    platforms: tuple[str, ...] = ()
+    """containerd store: platforms whose image manifest is present locally (os/arch)."""
+    manifests: tuple[ManifestRef, ...] = ()
+    """containerd store: the manifests its target reaches, present or not."""
+    target_content: tuple[tuple[str, int], ...] = ()
+    """containerd store: (digest, size) of every present blob under the target, itself
+    included (what ``docker system df`` counts once per digest)."""
+    names: tuple[str, ...] = ()
+    """containerd store: the image records' names (``docker.io/library/app:1``,
+    ``moby-dangling@sha256:…``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -353,6 +441,105 @@ class BuildKitInfo:
 
 
 @dataclass(frozen=True, slots=True)
+class ContentBlob:
+    """A blob of containerd's content store: its meta.db record and/or its file."""
+
+    digest: str
+    path: str
+    """``<content>/blobs/<algo>/<hex>`` (whether or not the file exists)."""
+    size: int | None
+    """Size recorded in meta.db (None: the file has no record: an orphan)."""
+    file_size: int | None
+    """st_size of the file (None: no file)."""
+    disk: int = 0
+    """Allocated bytes of the file (st_blocks * 512)."""
+    labels: Mapping[str, str] = field(default_factory=dict)
+    mtime: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """A snapshot of containerd's snapshotter (meta.db + the snapshotter's metadata.db)."""
+
+    key: str
+    """The key in the namespace: a ChainID, a container ID, ``<id>-init``, a BuildKit key."""
+    kind: str
+    """committed | active | view | unknown (no record in the snapshotter's metadata.db)."""
+    parent: str | None
+    labels: Mapping[str, str] = field(default_factory=dict)
+    snapshot_id: str | None = None
+    """The snapshotter's numeric ID: the dir ``snapshots/<id>`` (None when unknown)."""
+    size: int | None = None
+    """Usage recorded at commit (containerd's number for committed snapshots: st_blocks * 512
+    of its ``fs``, each inode once, dirs included); None for active snapshots and views."""
+    inodes: int | None = None
+    backend_key: str = ""
+    """``<namespace>/<n>/<key>``: the key in the snapshotter's own metadata.db."""
+
+
+@dataclass(frozen=True, slots=True)
+class Lease:
+    """A containerd lease: what it keeps alive (GC roots)."""
+
+    id: str
+    labels: Mapping[str, str] = field(default_factory=dict)
+    snapshots: tuple[str, ...] = ()
+    """Snapshot keys of the image store's snapshotter it holds."""
+    content: tuple[str, ...] = ()
+    ingests: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ManifestRef:
+    """One manifest an image's target reaches (itself, or an index entry)."""
+
+    digest: str
+    platform: str = ""
+    """``os/arch[/variant]`` from the index entry or the config ("" when unknown)."""
+    present: bool = False
+    """The manifest blob is in the content store."""
+    attestation: bool = False
+    """A BuildKit attestation manifest (``vnd.docker.reference.type``): Docker skips it."""
+    pseudo: bool = False
+    """Not a runnable image (attestation, unknown/unknown, no layer of a layer type)."""
+    config: str | None = None
+    diff_ids: tuple[str, ...] = ()
+    """rootfs.diff_ids of its config (() when the config is absent or unreadable)."""
+    content: tuple[tuple[str, int], ...] = ()
+    """(digest, descriptor size) of every present blob under it, itself first, in the order
+    (and with the repeats) of containerd's walk: Docker sums these as the content size."""
+
+
+@dataclass(frozen=True, slots=True)
+class ContainerdData:
+    """What was read from a containerd root (the image store of Docker 29's default mode)."""
+
+    root: str
+    """containerd's root dir that was read."""
+    reason: str
+    """Why this root was read (given, Docker's own containerd, the system's)."""
+    namespace: str = "moby"
+    snapshotter: str = "overlayfs"
+    content_dir: str = ""
+    """``<root>/io.containerd.content.v1.content``."""
+    snapshots_dir: str = ""
+    """``<root>/io.containerd.snapshotter.v1.<snapshotter>/snapshots``."""
+    blobs: Mapping[str, ContentBlob] = field(default_factory=dict)
+    """Every blob: with a record in the namespace, or a file (orphans have no record)."""
+    snapshots: Mapping[str, Snapshot] = field(default_factory=dict)
+    """The namespace's snapshots of the snapshotter, by key."""
+    foreign_snapshot_ids: frozenset[str] = frozenset()
+    """Snapshot dirs the snapshotter knows that belong to other namespaces (never orphans)."""
+    leases: Mapping[str, Lease] = field(default_factory=dict)
+    containers: Mapping[str, str] = field(default_factory=dict)
+    """containerd's container records: ID → snapshot key ("" for dockerd's)."""
+    ingests: tuple[str, ...] = ()
+    """``ingest/<ref>`` dirs: partial downloads."""
+    other_namespaces: tuple[str, ...] = ()
+    """Namespaces other than `namespace` in meta.db (``buildkit``, ``plugins.moby``, …)."""
+
+
+@dataclass(frozen=True, slots=True)
 class Inventory:
     """Everything read from one data root, linked by ID: what inventory.read() returns.
 
@@ -379,6 +566,9 @@ class Inventory:
     """time.time() when reading began: dirs changed after it are not judged as orphans."""
     mounts: tuple[Mount, ...] = ()
     """Mount points inside the root when it was read: never walked into."""
+    containerd: ContainerdData | None = None
+    """The containerd image store's records when one was read (images and layers above are
+    then its images and unpacked layers)."""
 
     def mount_at(self, path: str) -> Mount | None:
         """The mount whose mount point is exactly `path`, if any."""
@@ -416,3 +606,35 @@ class Measurements:
         if path is None:
             return ZERO
         return self.usage.get(path, ZERO)
+
+
+class TarEntry(NamedTuple):
+    """One entry of a layer's tar, as ``docker save`` writes it (from tar-split or a walk)."""
+
+    name: str
+    """The tar header's name, as written (``etc/``, ``etc/.wh.x``); non-UTF-8 bytes are
+    decoded with surrogateescape (os.fsdecode)."""
+    size: int
+    """The header's size: a regular file's length; 0 for dirs, symlinks and hard links."""
+    kind: str
+    """One letter: f regular, d directory, h hard link, l symlink, o other (device, FIFO)."""
+    crc: int | None = None
+    """CRC-64/ISO of the file's bytes (tar-split keeps one per file with a payload)."""
+
+
+#: Where a layer's entry list came from.
+SOURCE_TAR_SPLIT = "tar-split"
+SOURCE_DIFF_WALK = "diff-walk"
+
+
+@dataclass(frozen=True, slots=True)
+class LayerFiles:
+    """The entries of one image layer's tar, in tar order (what dive reads from ``docker save``)."""
+
+    chain_id: str
+    entries: tuple[TarEntry, ...]
+    source: str = SOURCE_TAR_SPLIT
+    """``tar-split`` (layerdb's tar-split.json.gz: exactly what docker save writes) or
+    ``diff-walk`` (no usable tar-split: the diff dir walked the way Docker tars it)."""
+    note: str = ""
+    """Why the fallback was used, in plain words ("" for tar-split)."""

@@ -10,6 +10,8 @@ from dataclasses import dataclass
 
 #: Container logs above this many bytes are a `large_log` finding (`report --large-log`).
 DEFAULT_LARGE_LOG = 100 * 1024 * 1024
+#: dockerd's config file, read as evidence of which tree it uses (``--daemon-config``).
+DEFAULT_DAEMON_CONFIG = "/etc/docker/daemon.json"
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,3 +26,9 @@ class Options:
     """Use the size cache of immutable layers (False: ``--no-cache``: nothing read or written)."""
     large_log_bytes: int = DEFAULT_LARGE_LOG
     """Threshold of the `large_log` finding."""
+    containerd_root: str | None = None
+    """``--containerd-root``: the containerd root holding the image store (None: detect)."""
+    daemon_config: str | None = DEFAULT_DAEMON_CONFIG
+    """dockerd's config file (``--daemon-config``): evidence of which tree the daemon uses,
+    when it describes the root read (its data-root); None: read none. A missing default file
+    is no evidence, and no error."""

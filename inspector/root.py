@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import stat
 
 from inspector.errors import ReaderError, RootError
 from inspector.model import ImageStore, RootInfo
-from inspector.readers import fs, limits
+from inspector.readers import containerd, fs, limits
 
 DEFAULT_ROOT = "/var/lib/docker"
 
@@ -64,12 +65,16 @@ def _container_drivers(root: str) -> set[str]:
     return found
 
 
-def open_root(path: str) -> RootInfo:
-    """Check that `path` looks like a Docker data root and describe its layout."""
+def open_root(path: str, containerd_root: str | None = None) -> RootInfo:
+    """Check that `path` looks like a Docker data root and describe its layout.
+
+    `containerd_root` (``--containerd-root``) names the containerd root of the image store;
+    without it, it is detected (see :func:`inspector.readers.containerd.find_root`).
+    """
     root = os.path.abspath(path)
     _check_dir(root)
     with fs.anchored(root):
-        return _describe(root)
+        return _describe(root, containerd_root)
 
 
 def _check_dir(root: str) -> None:
@@ -96,7 +101,7 @@ def _check_dir(root: str) -> None:
         raise RootError(f"{root}: {e.strerror}") from e
 
 
-def _describe(root: str) -> RootInfo:
+def _describe(root: str, containerd_root: str | None = None) -> RootInfo:
     top = set(fs.list_dir(root))
     image_dir = os.path.join(root, "image")
     image_drivers: set[str] = set()
@@ -155,6 +160,18 @@ def _describe(root: str) -> RootInfo:
     elif ctr_drivers & set(KNOWN_DRIVERS):
         driver = sorted(ctr_drivers & set(KNOWN_DRIVERS))[0]
 
+    snap = sorted(ctr_drivers & set(SNAPSHOTTER_DRIVERS))
+    ctrd, ctrd_reason, ctrd_images = containerd.find_root(root, containerd_root, bool(snap))
+    if ctrd_images:
+        containerd_signs.append(f"{ctrd_images} image records of namespace moby in {ctrd}")
+    if driver is not None and snap and ctrd_images:
+        # Containers made in containerd mode are the daemon's own evidence of its store.
+        notes.append(
+            f"graphdriver data ({driver}) is also present, left from before a switch: the "
+            "containers use the containerd image store, which is the one reported"
+        )
+        driver = None
+
     if driver is not None:
         image_store = ImageStore.GRAPHDRIVER
         if containerd_signs:
@@ -163,14 +180,22 @@ def _describe(root: str) -> RootInfo:
                 + "; ".join(containerd_signs)
                 + "): images in it are not read by this version"
             )
-    elif containerd_signs:
+    elif containerd_signs or ctrd is not None:
         image_store = ImageStore.CONTAINERD
-        notes.append(
-            "this root uses the containerd image store (Docker 29 default; found "
-            + "; ".join(containerd_signs)
-            + "): images and layers live in containerd's snapshotter, which this version does "
-            "not read yet; containers, volumes and logs are reported, images are not"
-        )
+        found = "; ".join(containerd_signs) or f"containerd metadata in {ctrd}"
+        if ctrd is not None:
+            notes.append(
+                f"this root uses the containerd image store (Docker 29 default; found {found}):"
+                f" read from containerd root {ctrd}, because: {ctrd_reason}"
+            )
+        else:
+            notes.append(
+                f"this root uses the containerd image store (Docker 29 default; found {found}),"
+                " but no containerd root with its metadata was found (neither "
+                f"{os.path.join(root, 'containerd', 'daemon')} nor "
+                f"{containerd.SYSTEM_ROOT}): pass --containerd-root; containers, volumes and "
+                "logs are reported, images are not"
+            )
     else:
         image_store = ImageStore.UNKNOWN
         if not ({"containers", "volumes", "image"} & top):
@@ -186,7 +211,9 @@ def _describe(root: str) -> RootInfo:
             "map are not reported; containers, volumes and logs are"
         )
     if image_store is ImageStore.CONTAINERD:
-        supported = False
+        supported = ctrd is not None
+        # Docker's Driver in this mode is the snapshotter's name.
+        driver = (snap[0] if snap else "overlayfs") if ctrd is not None else None
     others = tuple(d for d in with_data if d != driver)
     return RootInfo(
         path=root,
@@ -195,4 +222,35 @@ def _describe(root: str) -> RootInfo:
         supported=supported,
         notes=tuple(notes),
         other_drivers=others,
+        containerd_root=ctrd,
+        containerd_reason=ctrd_reason,
+    )
+
+
+def with_driver(info: RootInfo, driver: str) -> RootInfo:
+    """`info` reporting the graphdriver `driver` (the one the daemon uses, see inspector.trees).
+
+    _describe guesses by the daemon's priority order alone; when the daemon config or the
+    signs on disk name another driver, that one is reported and the guessed one is left over.
+    """
+    if driver == info.storage_driver:
+        return info
+    others = set(info.other_drivers)
+    if info.storage_driver:
+        others.add(info.storage_driver)
+    others.discard(driver)
+    supported = driver in SUPPORTED_DRIVERS
+    notes = [n for n in info.notes if not n.startswith("storage driver ")]
+    if not supported:
+        notes.append(
+            f"storage driver {driver} is not supported yet: image and layer sizes and the layer "
+            "map are not reported; containers, volumes and logs are"
+        )
+    return dataclasses.replace(
+        info,
+        storage_driver=driver,
+        image_store=ImageStore.GRAPHDRIVER,
+        supported=supported,
+        other_drivers=tuple(d for d in KNOWN_DRIVERS if d in others),
+        notes=tuple(notes),
     )

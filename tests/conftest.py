@@ -26,6 +26,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from containerdlab import (
+    SAVED_IMAGES,
+    ContainerdLabError,
+    CtrScenario,
+    PrivateContainerd,
+    build_containerd_scenario,
+)
 from dockerlab import DockerLabError, PrivateDockerd, load_make_sample_data
 from scenario import Scenario, build_extra_scenario, build_sample_scenario, merge_scenarios
 
@@ -146,6 +153,35 @@ def sample_snapshot(
         names = build_sample_scenario(lab)
         load_make_sample_data().write_sample(lab, names, root)
     return root
+
+
+@pytest.fixture(scope="session")
+def containerd_scenario(
+    dockerd: PrivateDockerd, scenario: Scenario, tmp_path_factory: pytest.TempPathFactory
+) -> CtrScenario:
+    """A Docker 29 containerd-store data root, built once by a private containerd 1.6.
+
+    The scenario dockerd's images (``docker save``) and images made in Python are imported
+    with ``ctr``, containers are made the way Docker 29 makes them, containerd's own numbers
+    are recorded (``truth``), then containerd is stopped (by its PID): tests read a root no
+    daemon holds, and inject faults into copies of it (see ``tests/containerdlab.py``).
+    """
+    _require_root()
+    base = tmp_path_factory.mktemp("containerd")
+    saved = base / "saved.tar"
+    try:
+        dockerd.cli("save", "-o", str(saved), *SAVED_IMAGES)
+    except DockerLabError as e:
+        pytest.fail(f"docker save for the containerd scenario failed:\n{e}", pytrace=False)
+    data_root = base / "root"
+    lab = PrivateContainerd(base / "lab", data_root / "containerd" / "daemon")
+    try:
+        lab.start()
+        return build_containerd_scenario(lab, data_root, saved, base)
+    except ContainerdLabError as e:
+        pytest.fail(f"the containerd scenario failed:\n{e}\n{lab.log_tail()}", pytrace=False)
+    finally:
+        lab.stop()
 
 
 @pytest.fixture(autouse=True)

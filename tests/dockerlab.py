@@ -40,12 +40,30 @@ from typing import Any, BinaryIO
 
 import docker
 
+#: Where scripts/test.sh unpacked Debian's docker.io, containerd, runc, tini, prometheus
+#: (promtool) and busybox-static (``bin/``, and libdevmapper in ``lib/``): downloaded and
+#: unpacked, never installed, so the test command enables no service. Unset (e.g. pytest run
+#: by hand), the system's own binaries are used.
+TOOLS = os.environ.get("DOCKER_INSPECTOR_TEST_TOOLS", "")
+
+
+def _tool(name: str, system: str) -> str:
+    """The unpacked `name` when scripts/test.sh provided it, else the system path."""
+    if TOOLS:
+        path = os.path.join(TOOLS, "bin", name)
+        if os.access(path, os.X_OK):
+            return path
+    return system
+
+
 #: The Docker engine this harness drives (Debian's docker.io 20.10).
-DOCKERD = "/usr/sbin/dockerd"
+DOCKERD = _tool("dockerd", "/usr/sbin/dockerd")
 #: Debian's client, which has the BuildKit client built in. NOT /usr/local/bin/docker.
-DOCKER_CLI = "/usr/bin/docker"
+DOCKER_CLI = _tool("docker", "/usr/bin/docker")
 #: Statically linked busybox used to make the base image.
-BUSYBOX = "/usr/bin/busybox"
+BUSYBOX = _tool("busybox", "/usr/bin/busybox")
+#: Prometheus' promtool, the oracle of the textfile and alert-rule tests.
+PROMTOOL = _tool("promtool", shutil.which("promtool") or "/usr/bin/promtool")
 #: The default data root and socket: the harness must never touch them.
 DEFAULT_DATA_ROOT = Path("/var/lib/docker")
 DEFAULT_SOCKET = Path("/var/run/docker.sock")
@@ -480,11 +498,16 @@ class PrivateDockerd:
     def daemon_env(self) -> dict[str, str]:
         """A minimal, explicit environment for dockerd: nothing inherited that could redirect
         it (``DOCKER_HOST``, ``DOCKER_DRIVER``, ``DOCKER_TMPDIR``, proxies, ...)."""
-        return {
+        env = {
             "PATH": "/usr/sbin:/usr/bin:/sbin:/bin",
             "HOME": str(self.base_dir),
             "LANG": "C.UTF-8",
         }
+        if TOOLS and DOCKERD.startswith(TOOLS):
+            # dockerd finds containerd, runc and the shims on PATH; libdevmapper beside them.
+            env["PATH"] = os.path.join(TOOLS, "bin") + ":" + env["PATH"]
+            env["LD_LIBRARY_PATH"] = os.path.join(TOOLS, "lib")
+        return env
 
     def client_env(self, buildkit: bool = False) -> dict[str, str]:
         """Environment for ``/usr/bin/docker``: the caller's environment without any
@@ -504,7 +527,10 @@ class PrivateDockerd:
         if self._proc is not None:
             raise DockerLabError("this PrivateDockerd was already started")
         if not os.access(DOCKERD, os.X_OK):
-            raise DockerLabError(f"{DOCKERD} not found: apt-get install docker.io")
+            raise DockerLabError(
+                f"{DOCKERD} not found: run the tests with bash scripts/test.sh (it unpacks "
+                "Debian's docker.io), or set DOCKER_INSPECTOR_TEST_TOOLS"
+            )
         if os.geteuid() != 0:
             raise DockerLabError(
                 f"dockerd needs root (euid is {os.geteuid()}): run the tests as root"

@@ -15,12 +15,15 @@ Both return a :data:`Scenario`::
       "volumes":    {"appdata": "appdata", "unused": "unused", "anon": "<64 hex>"},
     }
 
-and for the extras ``{"images": {"bk:1": id}, "containers": {"rotlog": id}}``. Image IDs
+and for the extras ``{"images": {"bk:1": id}, "containers": {"rotlog": id},
+"buildkit_only_layers": {"bkgone:1": chain id}}`` (the top layer of an image BuildKit built
+and that was then removed: only the build cache holds it). Image IDs
 are ``sha256:<64 hex>``, container IDs are 64 hex, volume IDs are their names.
 """
 
 from __future__ import annotations
 
+import hashlib
 import io
 import tarfile
 import time
@@ -77,6 +80,12 @@ BK_DOCKERFILE = """\
 FROM busybox:base
 RUN --mount=type=cache,target=/cache echo cached > /cache/stamp.txt && ls /cache
 RUN mkdir -p /bk && echo buildkit > /bk/hello.txt
+"""
+
+# Built by BuildKit, then its image removed: the cache alone keeps this RUN's layer.
+BKGONE_DOCKERFILE = """\
+FROM busybox:base
+RUN echo "held by the build cache only" > /gone.txt && head -c 30000 /dev/zero > /gone.bin
 """
 
 
@@ -197,7 +206,24 @@ def build_extra_scenario(lab: PrivateDockerd) -> Scenario:
     lab.wait(rotlog)
     log_path: Any = lab.api.inspect_container(rotlog)["LogPath"]
     _wait_for(Path(f"{log_path}.2"))
-    return {"images": images, "containers": {"rotlog": rotlog}}
+    # A layer only BuildKit's cache holds: built by BuildKit, then its image removed (the
+    # cache keeps the layer in layerdb). Its ChainID is recorded before the removal.
+    lab.build("bkgone:1", BKGONE_DOCKERFILE, buildkit=True)
+    diff_ids = lab.api.inspect_image("bkgone:1")["RootFS"]["Layers"]
+    lab.cli("rmi", "bkgone:1")
+    return {
+        "images": images,
+        "containers": {"rotlog": rotlog},
+        "buildkit_only_layers": {"bkgone:1": _chain_id(diff_ids)},
+    }
+
+
+def _chain_id(diff_ids: list[str]) -> str:
+    """The ChainID of the top layer of `diff_ids` (image-spec identity.ChainID)."""
+    chain = diff_ids[0]
+    for d in diff_ids[1:]:
+        chain = "sha256:" + hashlib.sha256(f"{chain} {d}".encode()).hexdigest()
+    return chain
 
 
 def merge_scenarios(*parts: Scenario) -> Scenario:

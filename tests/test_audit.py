@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from dockerlab import REPO_ROOT, copy_tree
+from dockerlab import PROMTOOL, REPO_ROOT, copy_tree
 
 from inspector import audit
 from inspector.analysis.sizes import chain_ids
@@ -167,7 +167,7 @@ def test_growth_of_a_container_between_two_runs(
     assert second["values"]["max_growth"] == g["total_disk"]
     # The same growth as a Prometheus gauge, in a file promtool accepts.
     res = subprocess.run(
-        ["promtool", "check", "metrics"], input=prom.read_bytes(), capture_output=True
+        [PROMTOOL, "check", "metrics"], input=prom.read_bytes(), capture_output=True
     )
     assert (res.returncode, res.stdout, res.stderr) == (0, b"", b""), res
     text = prom.read_text()
@@ -372,7 +372,8 @@ def test_default_state_dir_follows_xdg(
     sample_copy: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: Any
 ) -> None:
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "xdg"))
-    rc, out, err = run_audit(capsys, "--root", str(sample_copy))
+    # State is kept only when growth is asked for (tests/test_unknown_and_errors.py).
+    rc, out, err = run_audit(capsys, "--root", str(sample_copy), "--max-growth", "1T")
     assert (rc, out, err) == (0, "", "")
     state = tmp_path / "xdg" / "docker-inspector"
     assert (state / f"{audit.root_key(str(sample_copy))}.json").is_file()

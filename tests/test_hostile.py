@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from test_docker_df import api_cells
 
 pytestmark = pytest.mark.dockerd
 
@@ -339,6 +340,11 @@ def test_sizes_equal_docker_system_df(outputs: dict[str, Any], hostile: dict[str
         assert any(f["path"].startswith(where + "/") and "too long" in f["detail"] for f in bad)
     # Nothing else is unreadable: the links, FIFOs, devices and sockets were all measured.
     assert all("deep" in f["path"] for f in bad), bad
+    # docker system df's table: Docker's -1s count as the CLI counts them (a container's is
+    # added, a volume's skipped), so the cells are still the CLI's, not unknown.
+    want = api_cells(truth)
+    assert doc["docker_df"]["containers"] == want["containers"]
+    assert doc["docker_df"]["volumes"] == want["volumes"]
 
 
 def test_prometheus_file_parses(outputs: dict[str, Any], hostile: dict[str, Any]) -> None:

@@ -152,10 +152,17 @@ def test_partly_readable_root_gives_a_partial_report(world: dict[str, Any]) -> N
     for area in ("containers", "volumes", "image"):
         assert str(root / area) in unreadable, (area, sorted(unreadable))
     assert any("cannot be read" in n and "sudo" in n for n in doc["notes"]), doc["notes"]
+    # Unknown is not zero: what could not be read has no number in Docker's view.
+    for kind in ("images", "containers", "volumes"):
+        assert set(doc["docker_df"][kind].values()) == {None}, (kind, doc["docker_df"])
     # The text report says the same, and still renders.
     res = run_as_nobody(world, root, "report")
     assert res.returncode == 0, res.stderr
     assert "unreadable" in res.stdout and "NOTE:" in res.stdout
+    view = res.stdout.split("Docker's view", 1)[1].split("\n\n", 1)[0].splitlines()
+    for typ in ("Images", "Containers", "Local Volumes"):
+        row = next(ln for ln in view if ln.startswith(typ))
+        assert row.split()[-4:] == ["unknown"] * 4, row
 
 
 def test_user_owned_copy_reads_fully_except_mode_000(

@@ -184,7 +184,7 @@ def test_report_output_swapped_for_a_symlink_during_the_run_is_replaced_not_foll
     rc = main(["report", "--root", str(copy), "--format", "json", "-o", str(dest)])
     _, err = capsys.readouterr()
     assert rc == 0, err
-    assert json.loads(replaced_by_regular_file(dest))["schema_version"] == 1
+    assert json.loads(replaced_by_regular_file(dest))["schema_version"] == 2
     no_temp_files(out)
     assert_unchanged(copy, before)
 
@@ -198,7 +198,7 @@ def test_report_output_hard_link_to_a_root_file_is_replaced_not_truncated(
     res = run_cli("report", "--root", str(copy), "--format", "json", "-o", str(dest))
     assert res.returncode == 0, res.stderr
     assert os.stat(dest).st_ino != os.stat(victim).st_ino
-    assert json.loads(dest.read_bytes())["schema_version"] == 1
+    assert json.loads(dest.read_bytes())["schema_version"] == 2
     assert_unchanged(copy, before)
 
 
@@ -251,7 +251,7 @@ def test_report_output_dash_is_stdout(
     monkeypatch.chdir(tmp_path)
     rc = main(["report", "--root", str(copy), "--no-sizes", "--format", "json", "-o", "-"])
     outp, _ = capsys.readouterr()
-    assert rc == 0 and json.loads(outp)["schema_version"] == 1
+    assert rc == 0 and json.loads(outp)["schema_version"] == 2
     assert not (tmp_path / "-").exists()
 
 
@@ -492,7 +492,7 @@ def test_tui_export_swapped_for_a_symlink_while_exporting_is_replaced(
 
     notes = _export(copy, dest, swap)
     assert [n.title for n in notes] == ["Exported"], [n.message for n in notes]
-    assert json.loads(replaced_by_regular_file(dest))["schema_version"] == 1
+    assert json.loads(replaced_by_regular_file(dest))["schema_version"] == 2
     no_temp_files(out)
     assert_unchanged(copy, before)
 
@@ -675,5 +675,5 @@ def test_report_output_to_a_device_or_fifo_is_written_in_place(
     assert main(["report", "--root", str(copy), "--format", "json", "-o", str(fifo)]) == 0
     reader.join(10)
     assert stat.S_ISFIFO(os.lstat(fifo).st_mode)
-    assert json.loads(got[0])["schema_version"] == 1
+    assert json.loads(got[0])["schema_version"] == 2
     capsys.readouterr()

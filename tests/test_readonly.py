@@ -146,6 +146,8 @@ COMMANDS = [
         ["audit", "--json", "--state-dir", "{out}/state", "--max-orphan-bytes", "1"],
         id="audit-json",
     ),
+    pytest.param(["efficiency"], id="efficiency-text"),
+    pytest.param(["efficiency", "--format", "json", "--no-cache"], id="efficiency-json-nocache"),
 ]
 
 

@@ -71,7 +71,7 @@ def test_json_report_validates_against_shipped_schema() -> None:
     report = pipeline.run(str(SAMPLE))
     doc = json.loads(json_report.render(report))
     jsonschema.validate(doc, json_report.schema())
-    assert doc["schema_version"] == 1
+    assert doc["schema_version"] == 2
     assert doc["root"] == str(SAMPLE)
     assert doc["storage_driver"] == "overlay2" and doc["image_store"] == "graphdriver"
     for layer in doc["layers"]:
@@ -158,7 +158,7 @@ def test_output_file_and_refusal_inside_root(tmp_path: Path) -> None:
     out = tmp_path / "r.json"
     res = run_cli("report", "--root", "sample_data/root", "--format", "json", "-o", str(out))
     assert res.returncode == 0 and res.stdout == ""
-    assert json.loads(out.read_text())["schema_version"] == 1
+    assert json.loads(out.read_text())["schema_version"] == 2
     inside = SAMPLE / "report.json"
     res = run_cli("report", "--root", "sample_data/root", "-o", str(inside))
     assert res.returncode == 2 and "inside the data root" in res.stderr

@@ -376,7 +376,7 @@ def test_export_writes_the_json_report(sample_report: Report, tmp_path: Path) ->
 
     drive(app, script)
     doc = json.loads(out.read_text("utf-8"))
-    assert doc["schema_version"] == 1
+    assert doc["schema_version"] == 2
     assert len(doc["images"]) == len(sample_report.images)
 
 

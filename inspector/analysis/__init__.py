@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from inspector.analysis.findings import all_findings
+import dataclasses
+
+from inspector.analysis.containerd import reconcile as ctrd_reconcile
+from inspector.analysis.findings import all_findings, inactive_reported_root
 from inspector.analysis.reconcile import reconcile
-from inspector.analysis.results import Report
+from inspector.analysis.results import Kind, Report, counted, finding_order
 from inspector.analysis.sizes import Sizes
 from inspector.model import Inventory, Measurements
 from inspector.options import Options
@@ -21,7 +24,17 @@ def analyze(
     containers = sizes.container_rows()
     volumes = sizes.volume_rows()
     findings = all_findings(inv, sizes, images, containers, volumes, opts)
-    totals = reconcile(inv, sizes, images, containers, volumes, findings)
+    if sizes.ctrd is not None:
+        totals = ctrd_reconcile(inv, sizes.ctrd, images, containers, volumes, findings)
+    else:
+        totals = reconcile(inv, sizes, images, containers, volumes, findings)
+    whole = inactive_reported_root(inv, totals.categories, sizes.meas)
+    if whole is not None:
+        # The root reported is unused as a whole: its bytes hold every finding inside it.
+        findings = sorted([*findings, whole], key=finding_order)
+        kept = counted(findings, inv.root.path)
+        reclaim = sum(f.bytes for f in kept if f.reclaimable and f.kind != Kind.UNREADABLE)
+        totals = dataclasses.replace(totals, reclaimable=reclaim)
     return Report(
         inventory=inv,
         images=tuple(images),

@@ -7,13 +7,16 @@ when Docker has lost track of the data.
 
 from __future__ import annotations
 
+import dataclasses
 import heapq
 import os
 import re
 import shlex
 from collections.abc import Iterable, Iterator
 
+from inspector.analysis import trees as analysis_trees
 from inspector.analysis.results import (
+    Category,
     ContainerRow,
     Finding,
     ImageRow,
@@ -25,7 +28,15 @@ from inspector.analysis.results import (
 from inspector.analysis.sizes import Sizes, diff_path, storage_path
 from inspector.analysis.verify import size_mismatches
 from inspector.ids import BUILDKIT_ID, short
-from inspector.model import LIVE_SLACK_SECONDS, ZERO, Inventory, Measurements
+from inspector.model import (
+    LIVE_SLACK_SECONDS,
+    ZERO,
+    Inventory,
+    Measurements,
+    Tree,
+    TreeKind,
+    Usage,
+)
 from inspector.options import DEFAULT_LARGE_LOG, Options
 
 #: A graphdriver dir name: a layer or RW layer ID, or a container's -init layer.
@@ -78,6 +89,7 @@ def orphan_dirs(inv: Inventory, meas: Measurements) -> Iterator[Finding]:
                     "daemon restart, treat it as an orphan. " + manual(d.path),
                     confidence="low",
                     object_id=name,
+                    bytes_known=d.path in meas.usage,
                 )
             )
             continue
@@ -105,6 +117,7 @@ def orphan_dirs(inv: Inventory, meas: Measurements) -> Iterator[Finding]:
                 manual(d.path),
                 confidence=conf,
                 object_id=name,
+                bytes_known=d.path in meas.usage,
             )
         )
 
@@ -256,6 +269,7 @@ def removing_dirs(inv: Inventory, meas: Measurements) -> Iterator[Finding]:
                 "Restart the Docker daemon (systemctl restart docker): at start-up its layer store "
                 "finishes removals it finds marked -removing.",
                 object_id=r.name,
+                bytes_known=bool(meas.usage),  # measured at all (--no-sizes: not)
             )
         )
 
@@ -301,6 +315,7 @@ def incomplete_layers(inv: Inventory, meas: Measurements) -> Iterator[Finding]:
                 " was interrupted before it was moved into layerdb/sha256",
                 manual(path),
                 object_id=os.path.basename(path),
+                bytes_known=path in meas.usage,
             )
         )
 
@@ -328,6 +343,7 @@ def containers(inv: Inventory, meas: Measurements, rows: list[ContainerRow]) -> 
                 "Docker does not load a container without a valid config, so docker container rm "
                 "cannot name it. " + manual(s.path),
                 object_id=cid,
+                bytes_known=s.path in meas.usage,
             )
         )
     if inv.root.image_store.value != "graphdriver":
@@ -400,6 +416,7 @@ def volumes(rows: list[VolumeRow]) -> Iterator[Finding]:
                     "unused volumes)"
                 ),
                 object_id=v.name,
+                bytes_known=row.size is not None,
             )
         )
 
@@ -559,6 +576,163 @@ def _unreadable_text(reason: str) -> tuple[str, str]:
     )
 
 
+#: Paths named one by one in an inactive tree's remedy (its containers' dirs may be many).
+INACTIVE_PATHS_SHOWN = 12
+
+_CONFIRM = (
+    "Confirm first with `docker info` that the daemon does not use it: {what}. Never delete "
+    "anything under a data root while dockerd runs. "
+)
+
+
+def _live_root(inv: Inventory) -> Tree | None:
+    return next((t for t in inv.root.trees if t.kind is TreeKind.ROOT and t.live), None)
+
+
+def _some(paths: tuple[str, ...]) -> tuple[str, ...]:
+    return paths[:INACTIVE_PATHS_SHOWN]
+
+
+def _delete(*paths: str) -> str:
+    """Removing a tree the daemon does not use by hand (paths quoted: they may hold anything)."""
+    named = " and ".join(q(p) for p in paths)
+    return (
+        f"with the daemon stopped (systemctl stop docker docker.socket), back up {named}, run "
+        "docker-inspector again to confirm this finding, then delete those paths only and "
+        "start the daemon."
+    )
+
+
+def inactive_trees(inv: Inventory, meas: Measurements) -> Iterator[Finding]:
+    """Trees the daemon does not use: other data roots, another storage driver's data."""
+    reported = analysis_trees.reported_tree(inv)
+    whole = reported is not None and not reported.live  # one finding for all of it: after totals
+    live_root = _live_root(inv)
+    for t in analysis_trees.inactive(inv):
+        u = analysis_trees.usage(t, meas) or ZERO
+        conf = "certain" if t.confidence == "certain" else "likely"
+        if t.kind is TreeKind.ROOT:
+            yield _inactive_root(inv, t, u, live_root, conf, bool(meas.usage))
+        elif t.kind is TreeKind.GRAPHDRIVER and not whole:
+            yield _inactive_driver(inv, t, u, conf, bool(meas.usage))
+
+
+def _inactive_root(
+    inv: Inventory, t: Tree, u: Usage, live: Tree | None, conf: str, known: bool
+) -> Finding:
+    uses = (
+        f"the daemon uses {live.path}"
+        if live is not None
+        else f"the daemon uses none of the roots under {inv.root.given}"
+    )
+    detail = f"data root {t.path} ({t.holds}) is not the one the daemon uses; {uses}: {t.evidence}"
+    userns = (
+        "Security Options list name=userns"
+        if live is not None and live.name
+        else "Security Options do not list name=userns"
+    )
+    what = (
+        f"Docker Root Dir shows {live.path if live is not None else 'another directory'} "
+        f"(not {t.path}), {userns}"
+    )
+    if t.skip:
+        keep = ", ".join(q(os.path.join(t.path, n)) for n in t.skip)
+        detail += f"; not counted here: its remapped roots {', '.join(t.skip)}"
+        delete = (
+            "with the daemon stopped (systemctl stop docker docker.socket), back up the entries "
+            f"of {q(t.path)} other than {keep}, run docker-inspector again to confirm this "
+            f"finding, then delete those entries only (never {keep}, which holds the remapped "
+            "data) and start the daemon."
+        )
+    else:
+        delete = _delete(t.path)
+    return Finding(
+        Kind.INACTIVE_ROOT,
+        Severity.WARNING,
+        t.path,
+        u.apparent,
+        u.disk,
+        detail,
+        _CONFIRM.format(what=what)
+        + "Docker's own way to free it: start dockerd once with the data-root and userns-remap "
+        "that used this tree, remove what you no longer need with docker container rm, docker "
+        "image rm and docker volume rm, then start it as before. Or: " + delete,
+        confidence=conf,
+        object_id=t.name or t.path,
+        bytes_known=known,
+    )
+
+
+def _inactive_driver(inv: Inventory, t: Tree, u: Usage, conf: str, known: bool) -> Finding:
+    live = inv.root.storage_driver or "another driver"
+    detail = (
+        f"storage driver {t.name}'s data ({t.holds}) is not used: the daemon uses {live}: "
+        f"{t.evidence}"
+    )
+    if t.containers:
+        ids = ", ".join(short(c) for c in t.containers[:5])
+        more = f" and {len(t.containers) - 5} more" if len(t.containers) > 5 else ""
+        detail += (
+            f"; {len(t.containers)} container(s) created with {t.name} ({ids}{more}) are part "
+            "of it: dockerd loads only containers of its storage driver, so docker ps does not "
+            "list them"
+        )
+    paths = _some(t.parts)
+    rest = len(t.parts) - len(paths)
+    delete = _delete(*paths) + (
+        f" The {rest} other container dirs of {t.name} (see the detail) go the same way."
+        if rest
+        else ""
+    )
+    return Finding(
+        Kind.INACTIVE_DRIVER_DATA,
+        Severity.WARNING,
+        t.path,
+        u.apparent,
+        u.disk,
+        detail,
+        _CONFIRM.format(
+            what=f"Storage Driver shows {live} (not {t.name}), Docker Root Dir shows "
+            f"{inv.root.path}"
+        )
+        + f"Docker's own way to free it: stop dockerd, start it once with --storage-driver="
+        f"{q(t.name)} on this data root, remove its containers and images (docker container "
+        "prune, docker image prune -a; not volumes or networks, which both drivers share), then "
+        f"start it again with {q(live)}. Or: " + delete,
+        confidence=conf,
+        object_id=t.name,
+        bytes_known=known,
+    )
+
+
+def inactive_reported_root(
+    inv: Inventory, categories: Iterable[Category], meas: Measurements
+) -> Finding | None:
+    """The root reported, when the daemon does not use it (a data root left behind).
+
+    Its bytes are the whole report's but the other data roots' (its other drivers' data
+    included), so it is made once the reconciliation is known; the findings inside it are
+    part of it (see results.counted).
+    """
+    t = analysis_trees.reported_tree(inv)
+    if t is None or t.live:
+        return None
+    cats = list(categories)
+    whole = Usage(sum(c.apparent for c in cats), sum(c.disk for c in cats))
+    for other in analysis_trees.inactive(inv):
+        if other.kind is TreeKind.ROOT:
+            u = analysis_trees.usage(other, meas) or ZERO
+            whole = Usage(max(whole.apparent - u.apparent, 0), max(whole.disk - u.disk, 0))
+    return _inactive_root(
+        inv,
+        dataclasses.replace(t, skip=()),
+        whole,
+        _live_root(inv),
+        "certain" if t.confidence == "certain" else "likely",
+        bool(meas.usage),
+    )
+
+
 def all_findings(
     inv: Inventory,
     sizes: Sizes,
@@ -570,7 +744,8 @@ def all_findings(
     """Every finding, largest reclaimable bytes first; many of one kind grouped (see Groups)."""
     meas = sizes.meas
     groups = Groups()
-    if inv.driver_home:
+    # The overlay2/vfs checks below mean nothing for containerd's snapshots.
+    if inv.driver_home and sizes.ctrd is None:
         groups.add(orphan_dirs(inv, meas))
         groups.add(missing_dirs(inv, sizes))
         groups.add(broken_links(inv))
@@ -587,6 +762,7 @@ def all_findings(
     groups.add(build_cache(inv))
     groups.add(truncated(inv))
     groups.add(unreadable(inv, meas))
+    groups.add(inactive_trees(inv, meas))
     return sorted(groups.findings(), key=finding_order)
 
 
@@ -602,10 +778,11 @@ GroupKey = tuple[Kind, Severity, str, bool]
 class _Group:
     """A set of like findings: kept one by one up to GROUP_OVER, then only as totals."""
 
-    __slots__ = ("count", "disk", "items", "nbytes", "prefix", "seq", "top")
+    __slots__ = ("count", "disk", "items", "known", "nbytes", "prefix", "seq", "top")
 
     def __init__(self) -> None:
         self.items: list[Finding] = []
+        self.known = True
         self.count = 0
         self.nbytes = 0
         self.disk = 0
@@ -616,6 +793,7 @@ class _Group:
 
     def add(self, f: Finding) -> None:
         self.count += 1
+        self.known = self.known and f.bytes_known
         self.nbytes += f.bytes
         self.disk += f.disk_usage
         if f.path:
@@ -695,6 +873,7 @@ class Groups:
                     reclaimable=reclaimable,
                     count=g.count,
                     examples=tuple(f.path for f in top),
+                    bytes_known=g.known,
                 )
             )
         return out

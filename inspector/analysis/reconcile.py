@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 
+from inspector.analysis import trees
 from inspector.analysis.results import (
     Category,
     ContainerRow,
@@ -21,11 +22,13 @@ DESCRIPTIONS = {
     "container_layers": "containers' writable layers and their -init layers",
     "volumes": "volume directories",
     "logs": "container log files",
-    "build_cache": "BuildKit snapshots and its state under buildkit/",
+    "build_cache": "BuildKit snapshots, layers only its cache holds, its state under buildkit/",
     "orphans": "dirs and staging leftovers nothing references",
     "unused_layers": "layerdb layers no image uses (dangling layers)",
     "metadata": "image/, overlay2/l, containers' config files, volume metadata",
     "other": "everything else under the root (network/, containerd/, swarm/, …)",
+    "inactive": "trees the daemon does not use: another storage driver's data, another data "
+    "root (userns-remap)",
 }
 
 
@@ -50,8 +53,16 @@ def reconcile(
     cats: dict[str, Usage] = {k: Usage(0, 0) for k in DESCRIPTIONS}
     # Storage dirs, by what owns them (a dir counts once, first owner wins).
     owner: dict[str, str] = {}
+    # A layer only BuildKit's cache holds (its image removed) is build cache: `docker builder
+    # prune` frees it, and `docker system df` counts it there, not under Images.
+    bk_only = sizes.buildkit_only_layers()
     for ch, layer in inv.layers.items():
-        owner.setdefault(layer.cache_id, "image_layers" if ch in used else "unused_layers")
+        cat = "unused_layers"
+        if ch in bk_only:
+            cat = "build_cache"
+        elif ch in used:
+            cat = "image_layers"
+        owner.setdefault(layer.cache_id, cat)
     for m in inv.rw_layers.values():
         for x in (m.mount_id, m.init_id):
             if x:
@@ -81,9 +92,13 @@ def reconcile(
     for p in list(inv.layerdb_tmp) + [r.metadata_dir for r in inv.removing_layers]:
         staged = staged + sizes.meas.of(p)
     cats["orphans"] = cats["orphans"] + staged
+    # Trees the daemon does not use (vfs/ beside overlay2/, another data root), each part whole.
+    unused = trees.inactive_paths(inv)
+    for p in sorted(unused):
+        cats["inactive"] = cats["inactive"] + sizes.meas.of(p)
     root = inv.root.path
     for path, u in sizes.meas.usage.items():
-        if os.path.dirname(path) != root:
+        if os.path.dirname(path) != root or path in unused:
             continue
         name = os.path.basename(path)
         if name == "buildkit":

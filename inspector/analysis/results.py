@@ -44,6 +44,8 @@ class Kind(StrEnum):
     SIZE_MISMATCH = "size_mismatch"
     DAEMON_MISMATCH = "daemon_mismatch"
     TRUNCATED = "truncated"
+    INACTIVE_ROOT = "inactive_root"
+    INACTIVE_DRIVER_DATA = "inactive_driver_data"
 
 
 #: Kinds whose bytes are garbage Docker itself will not free (the audit's "orphan bytes").
@@ -54,8 +56,13 @@ ORPHAN_KINDS = frozenset(
         Kind.INCOMPLETE_LAYER,
         Kind.DANGLING_LAYER,
         Kind.CONTAINER_WITHOUT_CONFIG,
+        Kind.INACTIVE_ROOT,
+        Kind.INACTIVE_DRIVER_DATA,
     }
 )
+
+#: Kinds whose finding holds a whole tree the daemon does not use.
+INACTIVE_KINDS = frozenset({Kind.INACTIVE_ROOT, Kind.INACTIVE_DRIVER_DATA})
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,9 +91,28 @@ class Finding:
     """How many findings this one stands for (> 1 when many of one kind were grouped)."""
     examples: tuple[str, ...] = ()
     """Grouped findings: the paths of the largest ones."""
+    bytes_known: bool = True
+    """False when `bytes` and `disk_usage` come from a walk that was not made (--no-sizes) or
+    could not finish: they are then 0 here and shown as unknown, never as 0."""
 
 
 _SEVERITY_RANK = {Severity.ERROR: 0, Severity.WARNING: 1, Severity.INFO: 2}
+
+
+def counted(findings: Sequence[Finding], root: str) -> list[Finding]:
+    """`findings` whose bytes add up without counting a byte twice.
+
+    When the whole root reported is itself unused (an ``inactive_root`` finding with its path),
+    the findings about what is inside it are part of that finding's bytes and are left out.
+    """
+    if not any(f.kind is Kind.INACTIVE_ROOT and f.path == root for f in findings):
+        return list(findings)
+    prefix = root.rstrip("/") + "/"
+    return [
+        f
+        for f in findings
+        if f.kind in INACTIVE_KINDS or not (f.path == root or f.path.startswith(prefix))
+    ]
 
 
 def finding_order(f: Finding) -> tuple[int, int, str, str]:
@@ -118,6 +144,10 @@ class ImageRow:
     disk_usage: int
     """Allocated bytes of its layer dirs."""
     missing_layers: tuple[str, ...] = ()
+    content_size: int | None = None
+    """containerd store: bytes of every present blob reachable from its target, once each."""
+    unpacked_size: int | None = None
+    """containerd store: containerd's usage of the local platform's snapshot chain."""
 
     @property
     def listed(self) -> bool:
@@ -141,6 +171,12 @@ class LayerRow:
     dir_exists: bool
     measured_size: int | None = None
     """Apparent bytes of the diff dir as walked (None if not walked)."""
+    buildkit_only: bool = False
+    """Held only by BuildKit's cache (no image or container uses it, e.g. its image was
+    removed and the cache kept): build cache, not an image layer; `docker builder prune`
+    frees it."""
+    snapshot_key: str | None = None
+    """containerd store: the layer's snapshot key (its ChainID)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,6 +237,8 @@ class Totals:
     disk_total: int
     """Allocated bytes under the root (sum of the categories)."""
     categories: tuple[Category, ...] = ()
+    containerd: Mapping[str, int] = field(default_factory=dict)
+    """containerd store: content store vs snapshot bytes (see analysis.containerd)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -419,6 +457,8 @@ class AuditResult:
     mismatches: tuple[Mismatch, ...] = ()
     daemon: DaemonView | None = None
     notes: tuple[str, ...] = ()
+    growth_tracked: bool = True
+    """False when no state is kept between runs (neither --max-growth nor --state-dir)."""
 
     @property
     def crossed(self) -> tuple[Check, ...]:

@@ -6,9 +6,10 @@ import os
 from collections import defaultdict
 from collections.abc import Iterable
 
+from inspector.analysis.containerd import Ctrd
 from inspector.analysis.results import ContainerRow, ImageRow, LayerRow, VolumeRow
 from inspector.ids import chain_ids
-from inspector.model import Inventory, Measurements, Volume
+from inspector.model import ImageStore, Inventory, Measurements, Volume
 
 
 def storage_path(inv: Inventory, dir_name: str | None) -> str | None:
@@ -69,6 +70,12 @@ class Sizes:
         self.inv = inv
         self.meas = meas if meas is not None else Measurements()
         """What was measured (empty when sizes were not measured)."""
+        self.ctrd: Ctrd | None = (
+            Ctrd(inv, self.meas)
+            if inv.containerd is not None and inv.root.image_store is ImageStore.CONTAINERD
+            else None
+        )
+        """The containerd store's numbers, when that is the store read (else None)."""
         self.chains: dict[str, tuple[str, ...]] = {
             iid: chain_ids(img.diff_ids) for iid, img in inv.images.items()
         }
@@ -126,6 +133,8 @@ class Sizes:
 
     def image_rows(self) -> list[ImageRow]:
         """One row per image with Docker's Size and SharedSize."""
+        if self.ctrd is not None:
+            return self.ctrd.image_rows(self)
         listed = set(self.listed_images())
         refs: dict[str, int] = defaultdict(int)
         for iid in listed:
@@ -183,7 +192,10 @@ class Sizes:
 
     def layer_rows(self) -> list[LayerRow]:
         """One row per layerdb layer, base-first order within ties by chain ID."""
+        if self.ctrd is not None:
+            return self.ctrd.layer_rows(self)
         rows: list[LayerRow] = []
+        bk_only = self.buildkit_only_layers()
         for ch in sorted(self.inv.layers):
             layer = self.inv.layers[ch]
             sdir = storage_path(self.inv, layer.cache_id)
@@ -202,12 +214,15 @@ class Sizes:
                     containers=tuple(self.layer_containers.get(ch, [])),
                     dir_exists=d is not None,
                     measured_size=measured,
+                    buildkit_only=ch in bk_only,
                 )
             )
         return rows
 
     def container_rows(self) -> list[ContainerRow]:
         """One row per container with Docker's SizeRw (apparent bytes of its upper dir)."""
+        if self.ctrd is not None:
+            return self.ctrd.container_rows(self)
         rows: list[ContainerRow] = []
         for cid in sorted(self.inv.containers):
             c = self.inv.containers[cid]
@@ -280,13 +295,9 @@ class Sizes:
             )
         return rows
 
-    def used_layers(self) -> set[str]:
-        """Layers reachable from an image chain, a container's RW parent, or BuildKit."""
+    def _closure(self, starts: Iterable[str]) -> set[str]:
+        """`starts` and every layer below them (parent chains, loop-safe)."""
         used: set[str] = set()
-        starts = [ch for chain in self.chains.values() for ch in chain]
-        starts += [m.parent for m in self.inv.rw_layers.values() if m.parent]
-        starts += [k for k in self.inv.buildkit.snapshot_keys if k.startswith("sha256:")]
-        starts += list(self.inv.buildkit.chain_ids)
         for top in starts:
             cur: str | None = top
             while cur is not None and cur not in used:
@@ -294,3 +305,25 @@ class Sizes:
                 layer = self.inv.layers.get(cur)
                 cur = layer.parent if layer is not None else None
         return used
+
+    def used_layers(self) -> set[str]:
+        """Layers reachable from an image chain, a container's RW parent, or BuildKit."""
+        starts = [ch for chain in self.chains.values() for ch in chain]
+        starts += [m.parent for m in self.inv.rw_layers.values() if m.parent]
+        return self._closure(starts) | self.buildkit_layers()
+
+    def buildkit_layers(self) -> set[str]:
+        """Layers BuildKit's cache holds (its chainid records and their parents)."""
+        bk = self.inv.buildkit
+        starts = [k for k in bk.snapshot_keys if k.startswith("sha256:")]
+        return self._closure([*starts, *bk.chain_ids])
+
+    def buildkit_only_layers(self) -> set[str]:
+        """Layers only BuildKit's cache holds: no image (intermediates included) nor container."""
+        return {
+            ch
+            for ch in self.buildkit_layers()
+            if ch in self.inv.layers
+            and not self.layer_images.get(ch)
+            and not self.layer_containers.get(ch)
+        }

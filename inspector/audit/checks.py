@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 
+from inspector.analysis.dockerdf import docker_df, human_size
 from inspector.analysis.results import (
     ORPHAN_KINDS,
     Check,
@@ -20,6 +21,7 @@ from inspector.analysis.results import (
     ObjectGrowth,
     Offender,
     Report,
+    counted,
 )
 from inspector.audit.settings import AuditSettings
 from inspector.audit.state import Snapshot
@@ -67,6 +69,17 @@ def _top(
     return tuple(o for o in ranked if keep_zero or o.value > 0)[:TOP]
 
 
+def _df_build_cache(report: Report) -> str:
+    """What `docker system df` says of the build cache (the same cells as the report's)."""
+    row = docker_df(report).build_cache
+    if row.size is None or row.reclaimable is None:
+        return "docker system df: build cache size unknown"
+    return (
+        f"docker system df counts {row.size} bytes ({human_size(row.size)}), "
+        f"{row.reclaimable} reclaimable"
+    )
+
+
 def _finding_label(f: Finding) -> str:
     """The kind, and the confidence when it is not certain (e.g. maybe BuildKit's dir)."""
     if f.confidence == "certain":
@@ -80,8 +93,9 @@ def evaluate(
     findings: Sequence[Finding],
     fs: FsUsage | None,
     grown: Growth | None,
+    tracked: bool = True,
 ) -> list[Check]:
-    """Every check, configured or not, in a fixed order."""
+    """Every check, configured or not, in a fixed order (`tracked`: state is kept)."""
     t = report.totals
     root = report.inventory.root.path
     cats = sorted(t.categories, key=lambda c: -c.disk)
@@ -109,7 +123,8 @@ def evaluate(
             _top(cat_offenders),
         )
     )
-    orphans = [f for f in findings if f.kind in ORPHAN_KINDS]
+    # Trees the daemon does not use count too: it will never free them either.
+    orphans = [f for f in counted(findings, root) if f.kind in ORPHAN_KINDS]
     checks.append(
         Check(
             "max_orphan_bytes",
@@ -160,7 +175,7 @@ def evaluate(
             bc,
             s.max_build_cache,
             _top([Offender("build cache", bc, os.path.join(root, "buildkit"))]),
-            f"docker system df counts {t.docker_build_cache_size} bytes",
+            _df_build_cache(report),
         )
     )
     grow_offenders: list[Offender] = []
@@ -176,7 +191,13 @@ def evaluate(
             None if grown is None else grown.total_disk,
             s.max_growth,
             _top(grow_offenders),
-            "no previous run" if grown is None else f"over {grown.interval:.0f} s",
+            (
+                "skipped: no state kept (give --max-growth or --state-dir)"
+                if not tracked
+                else "no previous run"
+                if grown is None
+                else f"over {grown.interval:.0f} s"
+            ),
         )
     )
     for kind in s.fail_on:

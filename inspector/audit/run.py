@@ -9,6 +9,7 @@ anything is printed.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 import time
@@ -28,6 +29,7 @@ from inspector.audit.state import (
 )
 from inspector.diagnostics import ExitCode, warn
 from inspector.errors import RootError, UsageError
+from inspector.options import DEFAULT_DAEMON_CONFIG
 from inspector.paths import inside
 
 _PROM_HINT = "; write it elsewhere (e.g. node_exporter's textfile directory)"
@@ -43,10 +45,20 @@ def filesystem_usage(path: str) -> FsUsage | None:
     return FsUsage(size, size - st.f_bfree * st.f_frsize, st.f_bavail * st.f_frsize)
 
 
-def _paths(s: AuditSettings, root: str) -> tuple[str, str | None]:
-    """The state dir and Prometheus file, checked against the root before anything runs."""
-    state_dir = os.path.abspath(s.state_dir or default_state_dir())
-    if inside(state_dir, root):
+def keeps_state(s: AuditSettings) -> bool:
+    """Whether this run keeps state between runs: only when growth is asked for.
+
+    --max-growth needs the previous run; an explicit --state-dir (or config state_dir) asks
+    for growth to be tracked. Otherwise nothing is created, no lock is taken (there is no
+    state file to protect) and growth is reported as not tracked.
+    """
+    return s.max_growth is not None or s.state_dir is not None
+
+
+def _paths(s: AuditSettings, root: str) -> tuple[str | None, str | None]:
+    """The state dir (None: no state kept) and Prometheus file, checked before anything runs."""
+    state_dir = os.path.abspath(s.state_dir or default_state_dir()) if keeps_state(s) else None
+    if state_dir is not None and inside(state_dir, root):
         raise UsageError(f"--state-dir {state_dir} is inside the data root {root}{STATE_HINT}")
     prom = os.path.abspath(s.prometheus) if s.prometheus else None
     if prom is not None:
@@ -68,6 +80,8 @@ def run(ns: argparse.Namespace, root: str) -> int:
     state_dir, prom = _paths(settings, root_abs)
     if Kind.DAEMON_MISMATCH in settings.fail_on and not settings.compare_daemon:
         warn("--fail-on daemon_mismatch has no effect without --compare-daemon")
+    if state_dir is None:
+        return _run_locked(ns, settings, root_abs, None, None, prom)
     state_fd = open_state_dir(state_dir, root_abs)
     try:
         return _run_locked(ns, settings, root_abs, state_dir, state_fd, prom)
@@ -79,17 +93,20 @@ def _run_locked(
     ns: argparse.Namespace,
     settings: AuditSettings,
     root_abs: str,
-    state_dir: str,
-    state_fd: int,
+    state_dir: str | None,
+    state_fd: int | None,
     prom: str | None,
 ) -> int:
-    """The run proper, in the checked state dir open as `state_fd`."""
+    """The run proper, in the checked state dir open as `state_fd` (None: no state kept)."""
     # Imported here, not at the top: inspector.cli imports this package for its options on
     # every command, and a `report` needs none of the scan, the daemon or the presenters.
     from inspector import pipeline
 
     key = root_key(root_abs)
-    with state_lock(os.path.join(state_dir, key + ".lock"), dir_fd=state_fd):
+    lock: contextlib.AbstractContextManager[None] = contextlib.nullcontext()
+    if state_dir is not None:
+        lock = state_lock(os.path.join(state_dir, key + ".lock"), dir_fd=state_fd)
+    with lock:
         client = None
         if settings.compare_daemon:
             from inspector import daemon
@@ -99,7 +116,9 @@ def _run_locked(
             started = time.monotonic()
             # The scan: the same pipeline as `report`; the log threshold is the audit's.
             opts = pipeline.Options(
-                large_log_bytes=settings.max_log_size or pipeline.DEFAULT_LARGE_LOG
+                large_log_bytes=settings.max_log_size or pipeline.DEFAULT_LARGE_LOG,
+                # Evidence of which tree the daemon uses (checked readable by the CLI).
+                daemon_config=getattr(ns, "daemon_config", None) or DEFAULT_DAEMON_CONFIG,
             )
             report = pipeline.run(root_abs, opts)
             inv = report.inventory
@@ -128,10 +147,13 @@ def _run_locked(
         fs = filesystem_usage(inv.root.path)
         now = time.time()
         current = snapshot(report, now)
-        state_path = os.path.join(state_dir, key + ".json")
-        previous = load_state(state_path, current.root, warn, dir_fd=state_fd)
+        previous = None
+        if state_dir is not None:
+            state_path = os.path.join(state_dir, key + ".json")
+            previous = load_state(state_path, current.root, warn, dir_fd=state_fd)
         grown = growth(previous, current) if previous is not None else None
-        checks = evaluate(settings, report, findings, fs, grown)
+        tracked = state_dir is not None
+        checks = evaluate(settings, report, findings, fs, grown, tracked=tracked)
         result = AuditResult(
             report=report,
             checks=tuple(checks),
@@ -143,6 +165,7 @@ def _run_locked(
             mismatches=tuple(mismatches),
             daemon=view,
             notes=tuple(notes),
+            growth_tracked=tracked,
         )
         if prom is not None:
             from inspector.report import prometheus
@@ -151,7 +174,8 @@ def _run_locked(
                 prometheus.write(prom, result, [root_abs])
             except OSError as e:
                 raise UsageError(f"cannot write --prometheus {prom}: {e.strerror or e}") from e
-        save_state(state_fd, state_dir, key, current, root_abs)
+        if state_dir is not None and state_fd is not None:
+            save_state(state_fd, state_dir, key, current, root_abs)
 
     if ns.json:
         from inspector.report import audit_json

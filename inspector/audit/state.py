@@ -27,6 +27,9 @@ from inspector.errors import InspectorError, UsageError
 
 #: Version of the state file.
 STATE_VERSION = 1
+#: A state file larger than this is not read (it holds one number per container and volume:
+#: ~100 bytes each, so this is room for hundreds of thousands of them).
+MAX_STATE_BYTES = 64 * 1024 * 1024
 #: Appended to "inside the data root" refusals of the state dir.
 STATE_HINT = "; docker-inspector never writes there: choose a directory outside it"
 
@@ -190,9 +193,16 @@ def load_state(
     try:
         fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dir_fd)
         with os.fdopen(fd, "rb") as fh:
-            doc = json.loads(fh.read())
+            raw = fh.read(MAX_STATE_BYTES + 1)
+        if len(raw) > MAX_STATE_BYTES:
+            raise ValueError(f"larger than {MAX_STATE_BYTES} bytes")
+        doc = json.loads(raw)
         snap = Snapshot.from_json(doc)
     except FileNotFoundError:
+        return None
+    except RecursionError:
+        # json.loads recurses per nesting level: a crafted file of [[[[… must not crash.
+        warn(f"ignoring state file {path} (nested too deeply); growth starts again from this run")
         return None
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
         warn(f"ignoring state file {path} ({e}); growth starts again from this run")

@@ -34,6 +34,7 @@ from typing import NamedTuple
 
 from inspector.errors import ReaderError
 from inspector.measure import sizecache
+from inspector.measure.containerd import anchored as ctrd_anchored
 from inspector.measure.planning import Job, plan
 from inspector.measure.pool import Executor, _batches, _choose, _default_workers, _forked, _serial
 from inspector.measure.sizecache import SizeCache
@@ -105,7 +106,9 @@ def scan(
     none (``--no-cache``: nothing read, nothing written), or a SizeCache to use.
     Every tree is reached beneath the root (see inspector.readers.fs.anchored).
     """
-    with fs.anchored(inv.root.path):
+    # The root as given first: a tree outside the reported root (the root as given, when a
+    # userns-remap root in it is reported) is measured beneath it too.
+    with fs.anchored(inv.root.given), fs.anchored(inv.root.path), ctrd_anchored(inv):
         return _scan(inv, progress, full, cache, workers, executor)
 
 

@@ -47,6 +47,25 @@ def _immutable_dirs(inv: Inventory) -> set[str]:
     }
 
 
+def _inactive(inv: Inventory, taken: set[str]) -> list[Job]:
+    """The parts of the trees the daemon does not use, each whole (see inspector.trees).
+
+    A graphdriver's leftover dirs (``vfs/``, ``image/vfs/``, its containers' dirs) and other
+    data roots (a remapped root; the root as given, without its remapped roots, when a remapped
+    root is the one reported: outside the reported root, under the root as given).
+    """
+    jobs: list[Job] = []
+    for tree in inv.root.trees:
+        if tree.live:
+            continue
+        for p in tree.parts:
+            if p in taken:
+                continue
+            taken.add(p)
+            jobs.append(Job(p, None, frozenset(tree.skip) if p == tree.path else frozenset()))
+    return jobs
+
+
 def plan(inv: Inventory) -> list[Job]:
     """Every tree to measure, in the order usage is assembled (the same trees as before).
 
@@ -55,7 +74,11 @@ def plan(inv: Inventory) -> list[Job]:
     """
     jobs: list[Job] = []
     driver = inv.root.storage_driver
-    if inv.driver_home:
+    from inspector.measure.containerd import beside_jobs, store_jobs
+
+    ctrd_jobs, ctrd_parts = store_jobs(inv)  # containerd's snapshots (none in graphdriver mode)
+    jobs += ctrd_jobs
+    if inv.driver_home and inv.containerd is None:
         sub = "diff" if driver == "overlay2" else None
         immutable = _immutable_dirs(inv)
         for name in sorted(inv.storage_dirs):
@@ -67,6 +90,7 @@ def plan(inv: Inventory) -> list[Job]:
     # Inside image/, which is measured whole too: keep their hard links to themselves.
     jobs += [Job(p, shared=False) for p in inv.layerdb_tmp]
     jobs += [Job(r.metadata_dir, shared=False) for r in inv.removing_layers]
+    jobs += _inactive(inv, {j.path for j in jobs})
     own = {j.path for j in jobs}
     measured_dirs = {os.path.dirname(p) for p in own}
     root = inv.root.path
@@ -77,6 +101,12 @@ def plan(inv: Inventory) -> list[Job]:
 
     for name in _top_level(root):
         path = os.path.join(root, name)
+        if path in own:
+            continue  # a tree the daemon does not use (vfs/ beside overlay2/): measured above
+        if inv.containerd is not None and inv.containerd.root.startswith(path + "/"):
+            # containerd/: down to its snapshots, blobs and ingests, measured on their own.
+            jobs += beside_jobs(path, ctrd_parts)
+            continue
         if path in measured_dirs or path == inv.driver_home:
             # containers/, volumes/, overlay2/: only what is beside the per-ID dirs.
             jobs.append(beside(path))
@@ -86,5 +116,7 @@ def plan(inv: Inventory) -> list[Job]:
             jobs.append(Job(path, None, frozenset({"dir"})))
         else:
             jobs.append(Job(path))
+    if inv.containerd is not None and not inv.containerd.root.startswith(root + "/"):
+        jobs += beside_jobs(inv.containerd.root, ctrd_parts)  # /var/lib/containerd
     mounts = frozenset(m.path for m in inv.mounts)
     return [j._replace(mounts=mounts) for j in jobs] if mounts else jobs

@@ -10,6 +10,7 @@ import datetime as dt
 from typing import Any
 
 from inspector import __version__
+from inspector.analysis.dockerdf import docker_df
 from inspector.analysis.results import AuditResult
 from inspector.report.json_report import dumps, finding_dict, json_safe
 
@@ -76,8 +77,10 @@ def to_dict(r: AuditResult) -> dict[str, Any]:
                 c.name: {"bytes": c.apparent, "disk_usage": c.disk} for c in t.categories
             },
         },
+        "docker_df": docker_df(r.report).as_dict(),
         "findings": [finding_dict(f) for f in r.findings],
         "growth": growth_doc,
+        "growth_tracked": r.growth_tracked,
         "daemon": daemon_doc,
         "notes": list(r.notes),
     }

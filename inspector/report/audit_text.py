@@ -7,6 +7,7 @@ mails this output and operators read it in a terminal.
 
 from __future__ import annotations
 
+from inspector.analysis.dockerdf import cells, docker_df
 from inspector.analysis.results import AuditResult, Check, Kind, Offender
 from inspector.report.audit_json import iso_utc
 from inspector.report.text import size
@@ -68,8 +69,19 @@ def render(r: AuditResult, verbose: bool = False) -> str:
     for c in r.checks:
         status = "CROSSED" if c.crossed else ("ok" if c.configured else "-")
         lines.append(f"{status:8} {check_line(c)}")
+    # The same cells as the report's "Docker's view" (one function computes both).
+    for _, typ, row in docker_df(r.report).rows():
+        total, active, sz, reclaim = cells(row)
+        lines.append(
+            f"docker system df: {typ}: total {total}, active {active}, size {sz}, "
+            f"reclaimable {reclaim}"
+        )
     g = r.growth
-    if g is None:
+    if not r.growth_tracked:
+        lines.append(
+            "growth: skipped (no state is kept between runs without --max-growth or --state-dir)"
+        )
+    elif g is None:
         lines.append("growth: no previous run recorded for this root (first run)")
     else:
         lines.append(

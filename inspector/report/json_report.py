@@ -10,21 +10,32 @@ from importlib import resources
 from typing import Any
 
 from inspector import __version__
+from inspector.analysis import dockerdf
 from inspector.analysis.results import Finding, Report
+from inspector.report import containerd_json, trees_json
 
-SCHEMA_VERSION = 1
+#: 2: the containerd image store (issue 12): ``containerd``, image ``platforms``,
+#: ``content_size``, ``unpacked_size``, layer ``snapshot_key``; graphdriver reports unchanged.
+SCHEMA_VERSION = 2
 
 
-#: Lone surrogates: the bytes of a name that is not UTF-8, as os.fsdecode leaves them.
-_SURROGATE = re.compile("[\udc80-\udcff]")
+#: What json_safe rewrites: a backslash, and a lone surrogate (a byte of a name that is not
+#: UTF-8, as os.fsdecode leaves it).
+_SURROGATE = re.compile("[\\\\\udc80-\udcff]")
+
+
+def _escape_name_char(m: re.Match[str]) -> str:
+    ch = m.group()
+    return "\\\\" if ch == "\\" else f"\\x{ord(ch) - 0xDC00:02x}"
 
 
 def json_safe(value: Any) -> Any:
-    """Replace lone surrogates (undecodable bytes in names) with visible \\xNN text."""
+    """Every string as the report writes it: a byte that is not UTF-8 as ``\\xNN``, and so
+    that this stays unambiguous, a backslash of the data as two (see :func:`name_bytes`)."""
     if isinstance(value, str):
         # A regex search is C-speed; a per-character check was half of a 5,000-layer report.
         if _SURROGATE.search(value) is not None:
-            return _SURROGATE.sub(lambda m: f"\\x{ord(m.group()) - 0xDC00:02x}", value)
+            return _SURROGATE.sub(_escape_name_char, value)
         return value
     if isinstance(value, dict):
         return {json_safe(k): json_safe(v) for k, v in value.items()}
@@ -33,14 +44,35 @@ def json_safe(value: Any) -> Any:
     return value
 
 
+_UNESCAPE = re.compile(r"\\(\\|x[0-9a-f]{2})")
+
+
+def name_bytes(text: str) -> bytes:
+    """The exact bytes of a string of the JSON report (the inverse of :func:`json_safe`).
+
+    ``\\\\`` is one backslash, ``\\xNN`` the byte NN that was not UTF-8; everything else is
+    UTF-8. For a name from the root, these are the bytes of its file name or database key.
+    """
+    out = bytearray()
+    pos = 0
+    for m in _UNESCAPE.finditer(text):
+        # surrogatepass: a hostile JSON config may hold a lone \udXXX escape; keep it as is.
+        out += text[pos : m.start()].encode("utf-8", "surrogatepass")
+        esc = m.group(1)
+        out += b"\\" if esc == "\\" else bytes([int(esc[1:], 16)])
+        pos = m.end()
+    out += text[pos:].encode("utf-8", "surrogatepass")
+    return bytes(out)
+
+
 def finding_dict(f: Finding) -> dict[str, Any]:
     """One finding as a plain dict (shared with the audit's JSON)."""
     d: dict[str, Any] = {
         "kind": f.kind.value,
         "severity": f.severity.value,
         "path": f.path,
-        "bytes": f.bytes,
-        "disk_usage": f.disk_usage,
+        "bytes": f.bytes if f.bytes_known else None,
+        "disk_usage": f.disk_usage if f.bytes_known else None,
         "detail": f.detail,
         "remedy": f.remedy,
         "confidence": f.confidence,
@@ -104,6 +136,7 @@ def to_dict(report: Report, generated_at: dt.datetime | None = None) -> dict[str
             "disk_usage": r.disk_usage,
             "measured_size": r.measured_size,
             "dir_exists": r.dir_exists,
+            "buildkit_only": r.buildkit_only,
             "images": list(r.images),
             "containers": list(r.containers),
         }
@@ -177,17 +210,23 @@ def to_dict(report: Report, generated_at: dt.datetime | None = None) -> dict[str
         for r in sorted(inv.buildkit.records, key=lambda r: r.id)
     ]
     t = report.totals
+    # Unknown is null, never 0: without walks (--no-sizes) nothing measured is known.
+    walked = report.measured
     totals = {
         "images_size": t.docker_images_size,
-        "containers_size": t.docker_containers_size,
-        "volumes_size": t.docker_volumes_size,
+        "containers_size": t.docker_containers_size if walked else None,
+        "volumes_size": t.docker_volumes_size if walked else None,
         "build_cache_size": t.docker_build_cache_size,
         "build_cache_reclaimable": t.build_cache_reclaimable,
         "log_size": t.log_size,
         "reclaimable": t.reclaimable,
-        "disk_usage": t.disk_total,
+        "disk_usage": t.disk_total if walked else None,
         "categories": {
-            c.name: {"bytes": c.apparent, "disk_usage": c.disk, "description": c.description}
+            c.name: {
+                "bytes": c.apparent if walked else None,
+                "disk_usage": c.disk if walked else None,
+                "description": c.description,
+            }
             for c in t.categories
         },
     }
@@ -199,6 +238,7 @@ def to_dict(report: Report, generated_at: dt.datetime | None = None) -> dict[str
         "image_store": inv.root.image_store.value,
         "supported": inv.root.supported,
         "notes": list(inv.root.notes),
+        **trees_json.fields(report),
         "generated_at": when,
         "measured": report.measured,
         "images": images,
@@ -208,8 +248,13 @@ def to_dict(report: Report, generated_at: dt.datetime | None = None) -> dict[str
         "build_cache": build_cache,
         "findings": [finding_dict(f) for f in report.findings],
         "totals": totals,
+        "docker_df": dockerdf.docker_df(report).as_dict(),
         "skipped": [{"path": s.path, "reason": s.reason} for s in inv.skipped],
     }
+    ctrd = containerd_json.section(report)
+    if ctrd is not None:  # the containerd store (absent from a graphdriver report)
+        containerd_json.extend(report, images, layers)
+        doc["containerd"] = ctrd
     return json_safe(doc)  # type: ignore[no-any-return]
 
 

@@ -23,6 +23,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from inspector.analysis.dockerdf import docker_df
 from inspector.analysis.results import AuditResult, Kind
 from inspector.ids import short
 from inspector.textsafe import clean
@@ -108,18 +109,24 @@ class AuditCollector(Collector):
 
         df = fam(
             "docker_df_bytes",
-            "Sizes as docker system df counts them, by type.",
+            "SIZE as docker system df prints it (the docker CLI's computation), by type; "
+            "logs are not in docker system df.",
             ["type"],
         )
-        for typ, v in (
-            ("images", t.docker_images_size),
-            ("containers", t.docker_containers_size),
-            ("volumes", t.docker_volumes_size),
-            ("build_cache", t.docker_build_cache_size),
-            ("logs", t.log_size),
-        ):
-            df.add([root, typ], v)
+        df_reclaim = fam(
+            "docker_df_reclaimable_bytes",
+            "RECLAIMABLE as docker system df prints it (the docker CLI's computation), by type.",
+            ["type"],
+        )
+        # The report's "Docker's view" cells; an unknown cell is left out, never written as 0.
+        for key, _, cell in docker_df(report).rows():
+            if cell.size is not None:
+                df.add([root, key], cell.size)
+            if cell.reclaimable is not None:
+                df_reclaim.add([root, key], cell.reclaimable)
+        df.add([root, "logs"], t.log_size)
         yield df.metric
+        yield df_reclaim.metric
 
         reclaim = fam("reclaimable_bytes", "Bytes the findings say can be freed.")
         reclaim.add([root], t.reclaimable)

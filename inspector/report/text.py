@@ -7,9 +7,11 @@ from datetime import UTC, datetime
 import humanize
 
 from inspector import __version__
+from inspector.analysis import dockerdf
 from inspector.analysis.results import Report
 from inspector.ids import short
 from inspector.model import BuildCacheRecord
+from inspector.report import trees_text
 from inspector.textsafe import clean
 
 _NEVER = datetime.min.replace(tzinfo=UTC)
@@ -68,69 +70,39 @@ def render(report: Report, top: int = 10) -> str:
     )
     for note in info.notes:
         out.append(f"NOTE: {clean(note)}")
+    out += trees_text.lines(report)
     if not report.measured:
         out.append("NOTE: sizes were not measured (--no-sizes): recorded layer sizes only")
     t = report.totals
     out.append("")
     out.append("Disk usage by category")
-    cats = sorted(t.categories, key=lambda c: -c.disk)
-    biggest = max((c.disk for c in cats), default=0) or 1
-    rows = []
-    for cat in cats:
-        bar = "#" * max(0, round(20 * cat.disk / biggest))
-        rows.append([cat.name, size(cat.disk), size(cat.apparent), bar.ljust(20), cat.description])
-    rows.append(["total", size(t.disk_total), "", "", "allocated bytes under the root"])
-    out += _table(["CATEGORY", "ON DISK", "APPARENT", "", "WHAT"], rows, {1, 2})
+    if report.measured:
+        cats = sorted(t.categories, key=lambda c: -c.disk)
+        biggest = max((c.disk for c in cats), default=0) or 1
+        rows = []
+        for cat in cats:
+            bar = "#" * max(0, round(20 * cat.disk / biggest))
+            rows.append(
+                [cat.name, size(cat.disk), size(cat.apparent), bar.ljust(20), cat.description]
+            )
+        rows.append(["total", size(t.disk_total), "", "", "allocated bytes under the root"])
+        out += _table(["CATEGORY", "ON DISK", "APPARENT", "", "WHAT"], rows, {1, 2})
+    else:
+        # Unknown is not zero: nothing was walked, so no category has a number.
+        out.append("unknown: no directory was walked (--no-sizes)")
 
     out.append("")
-    out.append("Docker's view (as docker system df counts it)")
-    listed = [r for r in report.images if not r.intermediate]
-    active_imgs = sum(1 for r in listed if r.containers)
-    img_reclaim = sum(r.size - r.shared_size for r in listed if not r.containers)
-    running = sum(
-        1 for r in report.containers if r.container.state in ("running", "paused", "restarting")
-    )
-    ctr_reclaim = sum(
-        r.size_rw or 0
-        for r in report.containers
-        if r.container.state not in ("running", "paused", "restarting")
-    )
-    dfvols = [r for r in report.volumes if r.in_docker_df]
-    vol_active = sum(1 for r in dfvols if r.links)
-    vol_reclaim = sum(r.size or 0 for r in dfvols if not r.links)
-    bk = inv.buildkit.records
-    rows = [
-        [
-            "Images",
-            str(len(listed)),
-            str(active_imgs),
-            size(t.docker_images_size),
-            size(img_reclaim),
-        ],
-        [
-            "Containers",
-            str(len(report.containers)),
-            str(running),
-            size(t.docker_containers_size),
-            size(ctr_reclaim),
-        ],
-        [
-            "Local Volumes",
-            str(len(dfvols)),
-            str(vol_active),
-            size(t.docker_volumes_size),
-            size(vol_reclaim),
-        ],
-        [
-            "Build Cache",
-            str(len(bk)),
-            str(sum(1 for r in bk if r.in_use)),
-            size(t.docker_build_cache_size),
-            size(t.build_cache_reclaimable),
-        ],
-        ["Logs", "", "", size(t.log_size), ""],
-    ]
+    # The CLI's own cells and units (inspector.analysis.dockerdf), so the table reads the same
+    # as `docker system df` beside it.
+    out.append("Docker's view (docker system df, as the docker CLI computes it)")
+    df = dockerdf.docker_df(report)
+    rows = [[typ, *dockerdf.cells(row)] for _, typ, row in df.rows()]
+    # Logs are found with the containers: unknown when those could not be read.
+    logs = "unknown" if df.containers.total is None else dockerdf.human_size(t.log_size)
+    rows.append(["Logs (not in docker system df)", "", "", logs, ""])
     out += _table(["TYPE", "TOTAL", "ACTIVE", "SIZE", "RECLAIMABLE"], rows, {1, 2, 3, 4})
+    listed = [r for r in report.images if not r.intermediate]
+    bk = inv.buildkit.records
 
     if report.images:
         out.append("")
@@ -200,10 +172,10 @@ def render(report: Report, top: int = 10) -> str:
         out += _table(["VOLUME NAME", "KIND", "DRIVER", "LINKS", "SIZE"], rows, {3, 4})
     if bk:
         out.append("")
-        out.append(
-            f"Build cache ({len(bk)} records, {size(sum(r.size or 0 for r in bk))} in all, "
-            "least recently used first)"
-        )
+        # BuildKit computes a record's size when first asked: until then it is unknown.
+        known = all(r.size is not None for r in bk)
+        total = f"{size(sum(r.size or 0 for r in bk))} in all" if known else "sizes unknown"
+        out.append(f"Build cache ({len(bk)} records, {total}, least recently used first)")
         rows = []
         for rec in sorted(bk, key=_cache_order):
             # Descriptions are written from Dockerfiles (and IDs are bbolt keys): escaped.
@@ -259,13 +231,15 @@ def render(report: Report, top: int = 10) -> str:
     if not report.findings:
         out.append("Findings: none")
     else:
-        total = t.reclaimable
-        out.append(f"Findings ({len(report.findings)}, {size(total)} reclaimable), largest first")
+        total = f"{size(t.reclaimable)} reclaimable"
+        unsized = sum(1 for f in report.findings if f.reclaimable and not f.bytes_known)
+        if unsized:
+            total = f"at least {total}: {unsized} of unknown size"
+        out.append(f"Findings ({len(report.findings)}, {total}), largest first")
         for f in report.findings:
             conf = "" if f.confidence == "certain" else f", {f.confidence}"
-            out.append(
-                f"- [{f.severity.value}{conf}] {f.kind.value}: {size(f.bytes)}  {clean(f.path)}"
-            )
+            amount = size(f.bytes) if f.bytes_known else "size unknown"
+            out.append(f"- [{f.severity.value}{conf}] {f.kind.value}: {amount}  {clean(f.path)}")
             out.append(f"    {clean(f.detail)}")
             out.append(f"    remedy: {clean(f.remedy)}")
     return "\n".join(out) + "\n"

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from inspector.model import (
+    ContainerdData,
     Image,
     ImageStore,
     Inventory,
@@ -43,6 +44,8 @@ class StoreContents:
     driver_home: str = ""
     """Absolute path of the dir holding the layer dirs ("" when the store has none)."""
     skipped: tuple[Skipped, ...] = ()
+    containerd: ContainerdData | None = None
+    """The containerd store's own records (content, snapshots, leases), when it was read."""
 
 
 BuildkitKeys = Callable[[], frozenset[str]]

@@ -26,7 +26,7 @@ from textual.worker import Worker, WorkerState, get_current_worker
 from inspector import pipeline
 from inspector.analysis.results import Report
 from inspector.errors import InspectorError, UsageError
-from inspector.options import Options
+from inspector.options import DEFAULT_DAEMON_CONFIG, Options
 from inspector.tui.rows import Prepared, prepare
 from inspector.tui.safe import inside, t
 from inspector.tui.screens.export import ExportScreen, check_path
@@ -125,11 +125,13 @@ class InspectorApp(App[int]):
         root_label: str | None = None,
         measure: bool = True,
         measure_fn: MeasureFn | None = None,
+        daemon_config: str | None = DEFAULT_DAEMON_CONFIG,
     ) -> None:
         super().__init__()
         if root is None and report is None:
             raise ValueError("give a data root or a report")
         self.root = root
+        self.daemon_config = daemon_config
         self.report: Report | None = report
         self.root_label = root_label or root or (report.inventory.root.path if report else "")
         self.measure = measure
@@ -173,7 +175,7 @@ class InspectorApp(App[int]):
                 raise LoadCancelled
             self.post_message(self.LoadProgress(stage, done, total))
 
-        opts = Options(sizes=self.measure)
+        opts = Options(sizes=self.measure, daemon_config=self.daemon_config)
         final = _interruptible(
             lambda: pipeline.run(root, opts, progress, first, self.measure_fn), worker
         )
@@ -307,21 +309,33 @@ def make_app(
     root_label: str | None = None,
     measure: bool = True,
     measure_fn: MeasureFn | None = None,
+    daemon_config: str | None = DEFAULT_DAEMON_CONFIG,
 ) -> InspectorApp:
     """The app over a data root (read and measured in the background) or a ready report.
 
     root: the data root to read (shown as given). report: show this report instead of
     reading (tests, screenshots). root_label: how to name the root on screen (default:
     `root` as given). measure: walk the trees after the first display (default True).
+    daemon_config: dockerd's config file, evidence of which tree it uses (inspector.trees).
     """
-    return InspectorApp(root, report, root_label=root_label, measure=measure, measure_fn=measure_fn)
+    return InspectorApp(
+        root,
+        report,
+        root_label=root_label,
+        measure=measure,
+        measure_fn=measure_fn,
+        daemon_config=daemon_config,
+    )
 
 
-def run(root: str) -> int:
+def run(root: str, daemon_config: str | None = DEFAULT_DAEMON_CONFIG) -> int:
     """`docker-inspector tui`: check the root, run the app in the terminal, return 0."""
+    from inspector import trees
     from inspector.root import open_root
 
-    open_root(root)  # a missing or unreadable root fails here, as a plain CLI error
-    app = make_app(root)
+    # A missing or unreadable root fails here, as a plain CLI error; the tree checked is the
+    # one the report will be about (a userns-remap root under `root`, when that one is used).
+    open_root(trees.locate(root, daemon_config).reported)
+    app = make_app(root, daemon_config=daemon_config)
     app.run()
     return app.return_code or 0

@@ -151,6 +151,12 @@ def layer_sections(ix: Index, chain_id: str) -> list[Section]:
             [
                 ("Images", _join(ix.image_names(r.images)) or "none"),
                 ("Containers", _join(ix.container_name(c) for c in r.containers)),
+                (
+                    "BuildKit",
+                    "only its build cache holds this layer (docker builder prune frees it)"
+                    if r.buildkit_only
+                    else None,
+                ),
             ],
         ),
     ]
@@ -246,7 +252,12 @@ def finding_sections(ix: Index, f: Finding) -> list[Section]:
                 ("Severity", t(f.severity.value, SEVERITY_STYLE.get(f.severity, ""))),
                 ("Confidence", f.confidence),
                 ("Path", ix.rel(f.path)),
-                ("Bytes", f"{size(f.bytes)} (on disk {size(f.disk_usage)})"),
+                (
+                    "Bytes",
+                    f"{size(f.bytes)} (on disk {size(f.disk_usage)})"
+                    if f.bytes_known
+                    else "unknown (not measured)",
+                ),
                 ("Reclaimable", "yes" if f.reclaimable else "no"),
                 ("Object", f.object_id),
                 ("Count", f"{f.count} findings grouped into this one" if f.count > 1 else None),

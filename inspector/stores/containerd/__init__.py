@@ -1,20 +1,312 @@
-"""The containerd image store (Docker 29's default): not read yet.
+"""The containerd image store (Docker 29's default on fresh installs), read offline.
 
-Detected by inspector.root (containers with a snapshotter driver, ``rootfs/``,
-``buildkit/containerd-*``, ``image/identity-cache.db``) and stated plainly in every face
-(``supported: false`` and a note); containers, volumes and logs are still reported. The reader
-of containerd's metadata (``io.containerd.metadata.v1.bolt/meta.db``), content store and
-overlayfs snapshots will implement :class:`inspector.stores.ImageStoreReader` here; the
-layout is in shared/docker-format.md §8.
+Where it is: the containerd root that :mod:`inspector.root` chose (``--containerd-root``,
+``<data-root>/containerd/daemon`` of dockerd's own containerd, or the system's
+``/var/lib/containerd``), namespace ``moby``, the snapshotter named by the containers'
+``Driver`` (``overlayfs`` by default). What is read (shared/docker-format.md §8):
+
+- ``io.containerd.metadata.v1.bolt/meta.db``: images, content records, snapshots, leases,
+  containers (:mod:`inspector.readers.containerd`);
+- ``io.containerd.content.v1.content``: ``blobs/<algo>/<hex>`` (lstat of each: bytes and
+  allocated bytes, no walk) and ``ingest/`` (partial downloads);
+- ``io.containerd.snapshotter.v1.<snapshotter>``: ``metadata.db`` (IDs, kinds, parents,
+  recorded usage) and the ``snapshots/<id>`` dirs;
+- images (:mod:`.images`): target → index → manifests → config → diff_ids → ChainIDs =
+  snapshot keys → ``snapshots/<id>/fs``.
+
+The model it fills: ``images`` by target digest; ``layers`` = committed snapshots keyed by
+ChainID (``cache_id`` is the snapshot's dir name, ``size`` containerd's recorded usage);
+``rw_layers`` = containers' active snapshots on their ``-init`` parent; ``storage_dirs`` =
+the ``snapshots/<id>`` dirs; everything else in :class:`inspector.model.ContainerdData`.
+A root outside the data root (``/var/lib/containerd``) is anchored too: its paths are
+resolved beneath it, never through a symlink.
 """
 
 from __future__ import annotations
 
-from inspector.stores import NoStore
+import contextlib
+import os
+import stat
+from collections.abc import Iterator
+
+from inspector.errors import ReaderError
+from inspector.ids import DIGEST
+from inspector.model import (
+    ContainerdData,
+    ContentBlob,
+    Inventory,
+    Layer,
+    RootInfo,
+    RWLayerRef,
+    Skipped,
+    Snapshot,
+    StorageDir,
+)
+from inspector.readers import fs
+from inspector.readers.bbolt import BoltError, load_bolt
+from inspector.readers.containerd import (
+    BackendSnapshot,
+    MetaNamespace,
+    namespaces,
+    parse_meta,
+    parse_snapshotter_db,
+)
+from inspector.stores import BuildkitKeys, StoreContents
+from inspector.stores.containerd.images import BlobReader, read_images
+
+NAMESPACE = "moby"
+DEFAULT_SNAPSHOTTER = "overlayfs"
+META_DB = os.path.join("io.containerd.metadata.v1.bolt", "meta.db")
+CONTENT = "io.containerd.content.v1.content"
 
 
-class ContainerdStore(NoStore):
-    """Reads nothing yet: images and snapshots of this store are not reported."""
+def snapshotter_dir(root: str, snapshotter: str) -> str:
+    """``<root>/io.containerd.snapshotter.v1.<snapshotter>``."""
+    return os.path.join(root, f"io.containerd.snapshotter.v1.{snapshotter}")
 
 
-__all__ = ["ContainerdStore"]
+@contextlib.contextmanager
+def anchored_outside(data_root: str, ctrd_root: str) -> Iterator[None]:
+    """Anchor `ctrd_root` too when it is not under the data root (read beneath it)."""
+    if ctrd_root == data_root or ctrd_root.startswith(data_root.rstrip("/") + "/"):
+        yield
+        return
+    with fs.anchored(ctrd_root):
+        yield
+
+
+def _blobs(
+    content_dir: str, records: dict[str, tuple[int | None, dict[str, str]]]
+) -> tuple[dict[str, ContentBlob], list[Skipped]]:
+    """Every blob: its record (if any) and its file (lstat only, never read here)."""
+    skipped: list[Skipped] = []
+    files: dict[str, tuple[int, int, float]] = {}
+    blobs_dir = os.path.join(content_dir, "blobs")
+    try:
+        algos = fs.list_dir(blobs_dir)
+    except ReaderError as e:
+        algos = []
+        skipped.append(Skipped(blobs_dir, str(e)))
+    for algo in algos:
+        adir = os.path.join(blobs_dir, algo)
+        try:
+            with fs.Dir(adir) as d:
+                for name in d.names():
+                    st = d.lstat(name)
+                    if st is None:
+                        continue
+                    if not stat.S_ISREG(st.st_mode):
+                        skipped.append(Skipped(os.path.join(adir, name), "not a regular file"))
+                        continue
+                    files[f"{algo}:{name}"] = (st.st_size, st.st_blocks * 512, st.st_mtime)
+        except FileNotFoundError:
+            continue
+        except (OSError, ReaderError) as e:
+            skipped.append(Skipped(adir, str(e)))
+    out: dict[str, ContentBlob] = {}
+    for dgst in sorted(set(records) | set(files)):
+        algo, _, hexd = dgst.partition(":")
+        size, labels = records.get(dgst, (None, {}))
+        f = files.get(dgst)
+        out[dgst] = ContentBlob(
+            digest=dgst,
+            path=os.path.join(blobs_dir, algo, hexd),
+            size=size if dgst in records else None,
+            file_size=f[0] if f else None,
+            disk=f[1] if f else 0,
+            labels=labels,
+            mtime=f[2] if f else 0.0,
+        )
+    return out, skipped
+
+
+def _snapshot_dirs(home: str) -> tuple[dict[str, StorageDir], list[Skipped]]:
+    """``snapshots/<id>``: each dir with its fs/ and work/ (lstat only)."""
+    dirs: dict[str, StorageDir] = {}
+    skipped: list[Skipped] = []
+    try:
+        names = fs.list_dir(home)
+    except ReaderError as e:
+        return dirs, [Skipped(home, str(e))]
+    for name in names:
+        path = os.path.join(home, name)
+        try:
+            st = fs.lstat_or_none(path)
+        except ReaderError as e:
+            skipped.append(Skipped(path, str(e)))
+            continue
+        if st is None:
+            continue
+        if not stat.S_ISDIR(st.st_mode):
+            dirs[name] = StorageDir(name, path, has_diff=False, mtime=st.st_mtime, is_dir=False)
+            continue
+        has_fs = has_work = False
+        try:
+            with fs.Dir(path) as d:
+                fst = d.lstat("fs")
+                has_fs = fst is not None and stat.S_ISDIR(fst.st_mode)
+                has_work = d.lstat("work") is not None
+        except (OSError, ReaderError) as e:
+            skipped.append(Skipped(path, str(e)))
+        dirs[name] = StorageDir(name, path, has_diff=has_fs, has_work=has_work, mtime=st.st_mtime)
+    return dirs, skipped
+
+
+def _ingests(content_dir: str) -> tuple[tuple[str, ...], list[Skipped]]:
+    ingest = os.path.join(content_dir, "ingest")
+    try:
+        return tuple(os.path.join(ingest, n) for n in fs.list_dir(ingest)), []
+    except ReaderError as e:
+        return (), [Skipped(ingest, str(e))]
+
+
+def _snapshots(meta: MetaNamespace, backend: dict[str, BackendSnapshot]) -> dict[str, Snapshot]:
+    out: dict[str, Snapshot] = {}
+    for key, rec in meta.snapshots.items():
+        b = backend.get(rec.backend_key)
+        out[key] = Snapshot(
+            key=key,
+            kind=b.kind if b is not None else "unknown",
+            parent=rec.parent,
+            labels=rec.labels,
+            snapshot_id=b.id if b is not None else None,
+            size=b.size if b is not None and b.kind == "committed" else None,
+            inodes=b.inodes if b is not None and b.kind == "committed" else None,
+            backend_key=rec.backend_key,
+        )
+    return out
+
+
+class ContainerdStore:
+    """Reads the ``moby`` namespace of a containerd root (see the module doc)."""
+
+    def read(self, info: RootInfo) -> StoreContents:
+        """meta.db, the content store, the snapshotter's metadata.db and dirs, the images."""
+        root = info.containerd_root
+        if not root:
+            return StoreContents()
+        with anchored_outside(info.path, root):
+            return self._read(info, root)
+
+    def _read(self, info: RootInfo, root: str) -> StoreContents:
+        skipped: list[Skipped] = []
+        snapshotter = (
+            info.storage_driver
+            if info.storage_driver in ("overlayfs", "native")
+            else DEFAULT_SNAPSHOTTER
+        )
+        meta_path = os.path.join(root, META_DB)
+        meta = MetaNamespace()
+        others: tuple[str, ...] = ()
+        try:
+            tree = load_bolt(meta_path)
+            meta, sk = parse_meta(tree, meta_path, NAMESPACE, snapshotter)
+            skipped += sk
+            others = tuple(n for n in namespaces(tree) if n != NAMESPACE)
+        except FileNotFoundError:
+            skipped.append(Skipped(meta_path, "missing: no containerd metadata to read"))
+        except BoltError as e:
+            skipped.append(Skipped(meta_path, str(e)))
+        sdir = snapshotter_dir(root, snapshotter)
+        sdb = os.path.join(sdir, "metadata.db")
+        backend: dict[str, BackendSnapshot] = {}
+        try:
+            backend, sk = parse_snapshotter_db(load_bolt(sdb), sdb)
+            skipped += sk
+        except FileNotFoundError:
+            pass  # no snapshot was ever made
+        except BoltError as e:
+            skipped.append(Skipped(sdb, str(e)))
+        content_dir = os.path.join(root, CONTENT)
+        blobs, sk = _blobs(content_dir, meta.blobs)
+        skipped += sk
+        ingests, sk = _ingests(content_dir)
+        skipped += sk
+        home = os.path.join(sdir, "snapshots")
+        dirs, sk = _snapshot_dirs(home)
+        skipped += sk
+        snapshots = _snapshots(meta, backend)
+        mine = {s.snapshot_id for s in snapshots.values() if s.snapshot_id}
+        foreign = frozenset(b.id for b in backend.values() if b.id not in mine)
+
+        reader = BlobReader(content_dir, lambda d: d in meta.blobs)
+        images = read_images(meta.images, reader)
+        skipped += reader.skipped
+
+        # DiffID of each ChainID, and the compressed blobs each DiffID was pulled as.
+        diff_of: dict[str, str] = {}
+        for img in images.values():
+            for m in img.manifests:
+                chain: str | None = None
+                for d in m.diff_ids:
+                    chain = d if chain is None else _chain(chain, d)
+                    diff_of.setdefault(chain, d)
+        compressed: dict[str, list[str]] = {}
+        for b in blobs.values():
+            u = b.labels.get("containerd.io/uncompressed")
+            if u:
+                compressed.setdefault(u, []).append(b.digest)
+
+        layers: dict[str, Layer] = {}
+        rw: dict[str, RWLayerRef] = {}
+        for key, s in sorted(snapshots.items()):
+            where = f"{sdb}:v1/snapshots/{s.backend_key}"
+            if s.kind == "committed" and DIGEST.fullmatch(key):
+                diff = diff_of.get(key, "")
+                layers[key] = Layer(
+                    chain_id=key,
+                    diff_id=diff,
+                    parent=s.parent,
+                    cache_id=s.snapshot_id or "",
+                    size=s.size,
+                    metadata_dir=where,
+                    registry_digests=tuple(sorted(compressed.get(diff, ()))) if diff else (),
+                    snapshot_key=key,
+                )
+            elif s.kind == "active" and s.parent == f"{key}-init":
+                init = snapshots.get(s.parent)
+                rw[key] = RWLayerRef(
+                    name=key,
+                    mount_id=s.snapshot_id,
+                    init_id=init.snapshot_id if init is not None else None,
+                    parent=init.parent if init is not None else None,
+                    metadata_dir=where,
+                    init_usage=init.size if init is not None else None,
+                )
+        data = ContainerdData(
+            root=root,
+            reason=info.containerd_reason,
+            namespace=NAMESPACE,
+            snapshotter=snapshotter,
+            content_dir=content_dir,
+            snapshots_dir=home,
+            blobs=blobs,
+            snapshots=snapshots,
+            foreign_snapshot_ids=foreign,
+            leases=meta.leases,
+            containers=meta.containers,
+            ingests=ingests,
+            other_namespaces=others,
+        )
+        return StoreContents(
+            images=images,
+            layers=layers,
+            rw_layers=rw,
+            storage_dirs=dirs,
+            driver_home=home,
+            skipped=tuple(skipped),
+            containerd=data,
+        )
+
+    def recheck(self, inv: Inventory, buildkit_keys: BuildkitKeys) -> Inventory:
+        """Nothing is read again yet: a live containerd's half-made work is not re-read."""
+        return inv
+
+
+def _chain(parent: str, diff: str) -> str:
+    import hashlib
+
+    return "sha256:" + hashlib.sha256(f"{parent} {diff}".encode()).hexdigest()
+
+
+__all__ = ["ContainerdStore", "anchored_outside", "snapshotter_dir"]

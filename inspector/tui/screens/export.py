@@ -50,7 +50,7 @@ class ExportScreen(ModalScreen[str | None]):
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog export-dialog"):
             yield Static(t("Export the JSON report", "bold"), classes="dialog-title")
-            yield Static(t("Write the report (schema_version 1) to:"))
+            yield Static(t("Write the report (schema_version 2) to:"))
             yield Input(value=t(self.initial).plain, id="export-path")
             yield Static(t(""), id="export-error")
             yield Static(

@@ -9,15 +9,16 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Static
 
+from inspector.analysis import dockerdf
 from inspector.analysis.results import Report
 from inspector.tui.rows import SEVERITY_STYLE, Index
 from inspector.tui.safe import Inert, line, size, t
+from inspector.tui.widgets.trees import trees_view
 
 BAR_WIDTH = 24
 TOP_FINDINGS = 8
 #: Below this width the bars are half as wide.
 NARROW = 110
-ACTIVE_STATES = ("running", "paused", "restarting")
 
 
 def bar(value: int, biggest: int, width: int = BAR_WIDTH) -> Inert:
@@ -59,8 +60,12 @@ def notes(report: Report) -> Group | None:
             )
         )
     lines += [line(("! ", "bold"), t(n)) for n in info.notes]
-    if info.other_drivers:
+    # Every tree found (remapped roots, other drivers' data) and which one the daemon uses.
+    found = trees_view(report)
+    if info.other_drivers and found is None:
         lines.append(t("Other storage driver dirs hold data: " + ", ".join(info.other_drivers)))
+    if found is not None:
+        return Group(*lines, found)
     return Group(*lines) if lines else None
 
 
@@ -100,42 +105,19 @@ def categories(report: Report, bar_width: int = BAR_WIDTH) -> Group:
 
 
 def docker_view(report: Report) -> Group:
-    """What `docker system df` would print, plus the logs."""
-    tot = report.totals
-    listed = [r for r in report.images if not r.intermediate]
-    running = sum(1 for r in report.containers if r.container.state in ACTIVE_STATES)
-    dfvols = [r for r in report.volumes if r.in_docker_df]
-    records = report.inventory.buildkit.records
+    """What `docker system df` prints, cell for cell (unknown where not measured), and logs."""
+    df = dockerdf.docker_df(report)
     table = Table(box=None, padding=(0, 1), show_edge=False)
     table.add_column("TYPE", no_wrap=True)
     table.add_column("TOTAL", justify="right", no_wrap=True)
     table.add_column("ACTIVE", justify="right", no_wrap=True)
     table.add_column("SIZE", justify="right", no_wrap=True, min_width=9)
-    table.add_row(
-        "Images",
-        t(str(len(listed))),
-        t(str(sum(1 for r in listed if r.containers))),
-        t(size(tot.docker_images_size)),
-    )
-    table.add_row(
-        "Containers",
-        t(str(len(report.containers))),
-        t(str(running)),
-        t(size(tot.docker_containers_size)),
-    )
-    table.add_row(
-        "Local Volumes",
-        t(str(len(dfvols))),
-        t(str(sum(1 for r in dfvols if r.links))),
-        t(size(tot.docker_volumes_size)),
-    )
-    table.add_row(
-        "Build Cache",
-        t(str(len(records))),
-        t(str(sum(1 for r in records if r.in_use))),
-        t(size(tot.docker_build_cache_size)),
-    )
-    table.add_row("Logs", "", "", t(size(tot.log_size)))
+    table.add_column("RECLAIMABLE", justify="right", no_wrap=True)
+    for _, typ, row in df.rows():
+        total, active, used, reclaim = dockerdf.cells(row)
+        table.add_row(t(typ), t(total), t(active), t(used), t(reclaim))
+    logs = "unknown" if df.containers.total is None else dockerdf.human_size(report.totals.log_size)
+    table.add_row("Logs", "", "", t(logs), "")
     return Group(line("Docker's view (system df)", style="bold underline"), table)
 
 
@@ -157,7 +139,7 @@ def top_findings(ix: Index, limit: int = TOP_FINDINGS) -> Group:
     for _, f in ranked[:limit]:
         table.add_row(
             t(f.severity.value, SEVERITY_STYLE.get(f.severity, "")),
-            t(size(f.bytes)),
+            t(size(f.bytes if f.bytes_known else None)),
             line(t(f.kind.value, "bold"), " ", t(ix.rel(f.path))),
         )
     return Group(title, reclaim, table)
