@@ -19,7 +19,7 @@ from inspector import __version__
 # this module); they are imported here by name, so `cli.ExitCode` etc. still work.
 from inspector.diagnostics import PROG, ExitCode, error, exit_code_for, warn
 from inspector.errors import RootError, UsageError
-from inspector.root import DEFAULT_ROOT
+from inspector.options import DEFAULT_ROOT
 
 if TYPE_CHECKING:
     from inspector.analysis.results import Report
@@ -75,8 +75,18 @@ def _add_root(p: argparse.ArgumentParser, top: bool = False) -> None:
     )
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser with every subcommand."""
+def _command_in(argv: Sequence[str]) -> str | None:
+    """The subcommand named on a command line, if any (before it is parsed)."""
+    return next((a for a in argv if a in ("report", "audit", "efficiency", "tui")), None)
+
+
+def build_parser(command: str | None = "audit") -> argparse.ArgumentParser:
+    """The argument parser with every subcommand.
+
+    The audit's options need its settings module (finding kinds, TOML): they are added only
+    when `command` is the audit (the default: the full parser), so `--version` or `report`
+    does not pay for importing them.
+    """
     parser = argparse.ArgumentParser(
         prog=PROG,
         description="Explain every byte of a Docker data root, offline and read-only.",
@@ -138,9 +148,10 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     _add_root(aud)
-    from inspector import audit
+    if command == "audit":
+        from inspector.audit.args import add_arguments
 
-    audit.add_arguments(aud)
+        add_arguments(aud)
 
     eff = sub.add_parser(
         "efficiency",
@@ -382,7 +393,7 @@ def run_tui(root: str, config: str | None = None) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the docker-inspector command."""
-    parser = build_parser()
+    parser = build_parser(_command_in(sys.argv[1:] if argv is None else argv))
     try:
         ns = parser.parse_args(argv)
     except SystemExit as e:
@@ -393,9 +404,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if ns.command == "report":
             return run_report(ns, root)
         if ns.command == "audit":
-            from inspector import audit
+            from inspector.audit.run import run as run_audit
 
-            return audit.run(ns, root)
+            return run_audit(ns, root)
         if ns.command == "efficiency":
             return run_efficiency(ns, root)
         if ns.command == "tui" or (ns.command is None and sys.stdout.isatty()):

@@ -8,6 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+#: The data root read when none is given (dockerd's default --data-root).
+DEFAULT_ROOT = "/var/lib/docker"
+
 #: Container logs above this many bytes are a `large_log` finding (`report --large-log`).
 DEFAULT_LARGE_LOG = 100 * 1024 * 1024
 #: dockerd's config file, read as evidence of which tree it uses (``--daemon-config``).

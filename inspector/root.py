@@ -10,8 +10,6 @@ from inspector.errors import ReaderError, RootError
 from inspector.model import ImageStore, RootInfo
 from inspector.readers import containerd, fs, limits
 
-DEFAULT_ROOT = "/var/lib/docker"
-
 #: Graphdrivers in the daemon's priority order, then legacy ones.
 SUPPORTED_DRIVERS = ("overlay2", "vfs")
 KNOWN_DRIVERS = (

@@ -25,13 +25,41 @@ opened relative to that descriptor.
 
 from __future__ import annotations
 
-from inspector.analysis.results import AuditResult, Check, Growth, ObjectGrowth
-from inspector.audit.args import add_arguments
-from inspector.audit.checks import evaluate, growth
-from inspector.audit.run import run
-from inspector.audit.settings import AuditSettings, resolve
-from inspector.audit.state import STATE_VERSION, LockBusy, default_state_dir, root_key
-from inspector.report.audit_json import JSON_VERSION, to_dict
+import importlib
+from typing import Any
+
+#: Where each public name lives: imported on first use (PEP 562), so that `import
+#: inspector.audit.args` for the command line's options does not load the whole audit.
+_EXPORTS = {
+    "AuditResult": "inspector.analysis.results",
+    "Check": "inspector.analysis.results",
+    "Growth": "inspector.analysis.results",
+    "ObjectGrowth": "inspector.analysis.results",
+    "add_arguments": "inspector.audit.args",
+    "evaluate": "inspector.audit.checks",
+    "growth": "inspector.audit.checks",
+    "run": "inspector.audit.run",
+    "AuditSettings": "inspector.audit.settings",
+    "resolve": "inspector.audit.settings",
+    "STATE_VERSION": "inspector.audit.state",
+    "LockBusy": "inspector.audit.state",
+    "default_state_dir": "inspector.audit.state",
+    "root_key": "inspector.audit.state",
+    "JSON_VERSION": "inspector.report.audit_json",
+    "to_dict": "inspector.report.audit_json",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'inspector.audit' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    # Importing the submodule `run` binds the package attribute `run` to that module: the
+    # function must win, as it did when this package imported everything eagerly.
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "JSON_VERSION",
