@@ -21,9 +21,7 @@ problem raises :class:`BoltError`.
 
 from __future__ import annotations
 
-import errno
 import os
-import stat
 import struct
 import time
 from collections.abc import Iterator
@@ -241,32 +239,8 @@ class _FileSource(_Source):
     @classmethod
     def open(cls, path: str, cap: int) -> _FileSource:
         """Open ``path`` as ``fs.read_bytes`` does; the same errors, the same messages."""
-        shown = os.fsdecode(path)
-        try:
-            # fs.open_file is the one place that knows how to open under a hostile root (beneath
-            # the registered root, O_NOFOLLOW, O_NOATIME when allowed, O_NONBLOCK).
-            fd = fs.open_file(path)
-        except (FileNotFoundError, ReaderError):
-            raise
-        except OSError as e:
-            if e.errno == errno.ELOOP:
-                raise ReaderError(f"{shown}: is a symlink, not followed") from e
-            raise ReaderError(f"{shown}: {e.strerror or e}") from e
-        try:
-            st = os.fstat(fd)
-            if not stat.S_ISREG(st.st_mode):
-                raise ReaderError(f"{shown}: not a regular file")
-            if st.st_size > cap:
-                raise ReaderError(
-                    f"{shown}: {st.st_size} bytes, over the {cap}-byte cap for this file"
-                )
-        except ReaderError:
-            os.close(fd)
-            raise
-        except OSError as e:
-            os.close(fd)
-            raise ReaderError(f"{shown}: {e.strerror or e}") from e
-        return cls(fd, st.st_size, shown)
+        fd, st = fs.open_regular(path, cap)
+        return cls(fd, st.st_size, os.fsdecode(path))
 
     def read(self, offset: int, n: int) -> bytes:
         chunks: list[bytes] = []

@@ -286,12 +286,12 @@ def open_dir(path: str) -> int:
     return _open_beneath(path, _DIR_FLAGS)
 
 
-def read_bytes(path: str | bytes, cap: int = SMALL) -> bytes:
-    """Read at most ``cap`` bytes of a regular file; raise ReaderError if it is larger.
+def open_regular(path: str | bytes, cap: int | None = None) -> tuple[int, os.stat_result]:
+    """Open a regular file read-only beneath its root: (descriptor, its fstat); caller closes.
 
-    Raises FileNotFoundError unchanged (callers decide whether absence is normal) and
-    ReaderError for anything else: a symlink (as the file or on the way to it), a non-regular
-    file, a permission error, a file over the cap.
+    The one way readers open a file to stream it (bbolt pages, tar-split): FileNotFoundError
+    unchanged; ReaderError naming the file for a symlink (as the file or on the way to it), a
+    non-regular file, a file over `cap` bytes, or any other error.
     """
     shown = os.fsdecode(path)
     try:
@@ -302,7 +302,30 @@ def read_bytes(path: str | bytes, cap: int = SMALL) -> bytes:
         if e.errno == errno.ELOOP:
             raise ReaderError(f"{shown}: is a symlink, not followed") from e
         raise ReaderError(f"{shown}: {e.strerror or e}") from e
-    return _read_fd(fd, shown, cap)
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise ReaderError(f"{shown}: not a regular file")
+        if cap is not None and st.st_size > cap:
+            raise ReaderError(f"{shown}: {st.st_size} bytes, over the {cap}-byte cap for this file")
+    except ReaderError:
+        os.close(fd)
+        raise
+    except OSError as e:
+        os.close(fd)
+        raise ReaderError(f"{shown}: {e.strerror or e}") from e
+    return fd, st
+
+
+def read_bytes(path: str | bytes, cap: int = SMALL) -> bytes:
+    """Read at most ``cap`` bytes of a regular file; raise ReaderError if it is larger.
+
+    Raises FileNotFoundError unchanged (callers decide whether absence is normal) and
+    ReaderError for anything else: a symlink (as the file or on the way to it), a non-regular
+    file, a permission error, a file over the cap.
+    """
+    fd, _ = open_regular(path, cap)
+    return _read_fd(fd, os.fsdecode(path), cap)
 
 
 def _read_fd(fd: int, shown: str, cap: int) -> bytes:

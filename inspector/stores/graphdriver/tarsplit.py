@@ -18,11 +18,9 @@ from __future__ import annotations
 
 import base64
 import binascii
-import errno
 import json
 import os
 import re
-import stat
 import zlib
 from collections.abc import Iterator
 
@@ -180,17 +178,8 @@ def read_entries(
     symlink or not a regular file, cannot be read, is not gzip, holds a malformed line or an
     entry without its tar header, or exceeds a cap.
     """
+    fd, _ = fs.open_regular(path)
     try:
-        fd = fs.open_file(path)
-    except (FileNotFoundError, ReaderError):
-        raise
-    except OSError as e:
-        if e.errno == errno.ELOOP:
-            raise ReaderError(f"{path}: is a symlink, not followed") from e
-        raise ReaderError(f"{path}: {e.strerror or e}") from e
-    try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise ReaderError(f"{path}: not a regular file")
         return _read(fd, path, max_entries, max_inflated, max_line)
     except OSError as e:
         raise ReaderError(f"{path}: {e.strerror or e}") from e
