@@ -10,7 +10,7 @@ import argparse
 import contextlib
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING
 
 from inspector import __version__
@@ -23,6 +23,8 @@ from inspector.options import DEFAULT_ROOT
 
 if TYPE_CHECKING:
     from inspector.analysis.results import Report
+    from inspector.options import Options
+    from inspector.report.progress import ProgressBar
 
 
 EPILOG = """\
@@ -77,7 +79,11 @@ def _add_root(p: argparse.ArgumentParser, top: bool = False) -> None:
 
 def _command_in(argv: Sequence[str]) -> str | None:
     """The subcommand named on a command line, if any (before it is parsed)."""
-    return next((a for a in argv if a in ("report", "audit", "efficiency", "tui")), None)
+    return next((a for a in argv if a in COMMANDS), None)
+
+
+#: The subcommands, in --help order.
+COMMANDS = ("report", "audit", "efficiency", "explain", "prune", "tui")
 
 
 def build_parser(command: str | None = "audit") -> argparse.ArgumentParser:
@@ -95,7 +101,7 @@ def build_parser(command: str | None = "audit") -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     _add_root(parser, top=True)
-    sub = parser.add_subparsers(dest="command", metavar="{report,audit,efficiency,tui}")
+    sub = parser.add_subparsers(dest="command", metavar="{" + ",".join(COMMANDS) + "}")
 
     rep = sub.add_parser(
         "report",
@@ -135,6 +141,29 @@ def build_parser(command: str | None = "audit") -> argparse.ArgumentParser:
         help="report container logs larger than SIZE (default 100MiB)",
     )
     rep.add_argument(
+        "--filter",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="text report: show only the images, containers and volumes that match, as docker's "
+        "--filter: dangling=true|false, label=KEY[=VALUE], reference=PATTERN, status=STATE, "
+        "name=REGEX, driver=NAME, before=|since=IMAGE|CONTAINER (repeatable)",
+    )
+    rep.add_argument(
+        "--sort",
+        default="size",
+        metavar="KEY",
+        help="text report: order of the images, containers and volumes: size (default), disk, "
+        "name, created",
+    )
+    rep.add_argument(
+        "--large-rw",
+        metavar="SIZE",
+        default="1GiB",
+        help="advise a volume for containers holding more than SIZE in their writable layer "
+        "(large_writable_layer; default 1GiB)",
+    )
+    rep.add_argument(
         "--top",
         default="10",
         metavar="N",
@@ -161,9 +190,101 @@ def build_parser(command: str | None = "audit") -> argparse.ArgumentParser:
     )
     _add_efficiency_arguments(eff)
 
+    exp = sub.add_parser(
+        "explain",
+        help="what a path, ID or name under the root is, who uses it, and what removing it frees",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _add_root(exp)
+    exp.add_argument(
+        "what",
+        metavar="PATH|ID|NAME",
+        help="a path under the root, or an ID or ID prefix (image, layer chain ID or diff ID, "
+        "overlay2 dir, container, build cache record), an l/ short link, a container, volume "
+        "or image name",
+    )
+    exp.add_argument("--format", choices=["text", "json"], default="text")
+    _add_walk_options(exp)
+
+    pru = sub.add_parser(
+        "prune",
+        help="preview what docker's prune commands would remove and free (removes nothing)",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _add_root(pru)
+    pru.add_argument("--format", choices=["text", "json"], default="text")
+    _add_walk_options(pru)
+
     tui = sub.add_parser("tui", help="explore the data root interactively (terminal UI)")
     _add_root(tui)
     return parser
+
+
+def _add_walk_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--no-sizes",
+        action="store_true",
+        help="skip walking directories: recorded layer sizes only (bytes on disk unknown)",
+    )
+    p.add_argument(
+        "--no-cache",
+        action="store_true",
+        help="neither read nor write the size cache of immutable image layers",
+    )
+
+
+def _walk_options(ns: argparse.Namespace) -> Options:
+    from inspector.options import Options
+
+    return Options(
+        sizes=not ns.no_sizes,
+        cache=not ns.no_cache,
+        containerd_root=getattr(ns, "containerd_root", None),
+        daemon_config=daemon_config(ns),
+    )
+
+
+@contextlib.contextmanager
+def progress_bar() -> Iterator[ProgressBar | None]:
+    """A progress bar on stderr while the trees are walked, when stderr is a terminal."""
+    from inspector.report.progress import for_stderr
+
+    bar = for_stderr()
+    try:
+        yield bar
+    finally:
+        if bar is not None:
+            bar.close()
+
+
+def run_explain(ns: argparse.Namespace, root: str) -> int:
+    """`explain`: what one path, ID or name is (UsageError when nothing or several match)."""
+    from inspector import pipeline
+    from inspector.report import explain as presenter
+
+    with progress_bar() as bar:
+        result = pipeline.explain(root, ns.what, _walk_options(ns), bar)
+    text = presenter.render_json(result) if ns.format == "json" else presenter.render_text(result)
+    _write(text, None, (root, os.path.abspath(root)))
+    return ExitCode.OK
+
+
+def run_prune(ns: argparse.Namespace, root: str) -> int:
+    """`prune`: what each docker prune command would remove and free; removes nothing."""
+    from inspector import pipeline
+    from inspector.report import prune as presenter
+
+    with progress_bar() as bar:
+        report, preview = pipeline.prune_preview(root, _walk_options(ns), bar)
+    if ns.format == "json":
+        text = presenter.render_json(report, preview)
+    else:
+        text = presenter.render_text(report, preview)
+    _write(text, None, (root, os.path.abspath(root)))
+    warn_unreadable(report)
+    return ExitCode.OK
 
 
 EFFICIENCY_EPILOG = """\
@@ -236,7 +357,11 @@ def run_efficiency(ns: argparse.Namespace, root: str) -> int:
         ),
     )
     top = _count("--top", ns.top)
-    opts = pipeline.Options(cache=not ns.no_cache, daemon_config=daemon_config(ns))
+    opts = pipeline.Options(
+        cache=not ns.no_cache,
+        daemon_config=daemon_config(ns),
+        containerd_root=getattr(ns, "containerd_root", None),
+    )
     result = pipeline.efficiency(root, opts, ns.images, thresholds)
     from inspector.report import efficiency as presenter
 
@@ -319,18 +444,25 @@ def run_report(ns: argparse.Namespace, root: str) -> int:
     if ns.full and ns.no_sizes:
         raise UsageError("--full walks every tree; it cannot be combined with --no-sizes")
     top = _count("--top", ns.top)
+    from inspector.analysis import filters
+
+    view = filters.parse(ns.filter, ns.sort)
+    if ns.format == "json" and (ns.filter or ns.sort != "size"):
+        raise UsageError("--filter and --sort shape the text report; the JSON has every object")
     opts = pipeline.Options(
         sizes=not ns.no_sizes,
         full=ns.full,
         cache=not ns.no_cache,
         large_log_bytes=parse_size(ns.large_log),
+        large_rw_bytes=parse_size(ns.large_rw),
         containerd_root=getattr(ns, "containerd_root", None),
         daemon_config=daemon_config(ns),
     )
     roots = (root, os.path.abspath(root))
     if ns.output is not None:
         _check_output_outside(ns.output, roots)
-    report = pipeline.run(root, opts)
+    with progress_bar() as bar:
+        report = pipeline.run(root, opts, bar)
     if ns.format == "json":
         from inspector.report import json_report
 
@@ -338,7 +470,7 @@ def run_report(ns: argparse.Namespace, root: str) -> int:
     else:
         from inspector.report import text as text_report
 
-        text = text_report.render(report, top=top)
+        text = text_report.render(report, top=top, view=view)
     _write(text, ns.output, roots)
     warn_unreadable(report)
     return ExitCode.OK
@@ -383,12 +515,13 @@ def _check_output_outside(output: str, roots: Sequence[str]) -> None:
         raise UsageError(f"--output {output}: directory {parent} does not exist")
 
 
-def run_tui(root: str, config: str | None = None) -> int:
-    """`tui`: the interactive app (`config`: the daemon config, default the usual file)."""
+def run_tui(root: str, config: str | None = None, containerd_root: str | None = None) -> int:
+    """`tui`: the interactive app (`config`: the daemon config, default the usual file;
+    `containerd_root`: ``--containerd-root``)."""
     from inspector.options import DEFAULT_DAEMON_CONFIG
     from inspector.tui.app import run
 
-    return run(root, config or DEFAULT_DAEMON_CONFIG)
+    return run(root, config or DEFAULT_DAEMON_CONFIG, containerd_root)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -409,8 +542,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_audit(ns, root)
         if ns.command == "efficiency":
             return run_efficiency(ns, root)
+        if ns.command == "explain":
+            return run_explain(ns, root)
+        if ns.command == "prune":
+            return run_prune(ns, root)
         if ns.command == "tui" or (ns.command is None and sys.stdout.isatty()):
-            return run_tui(root, config)
+            return run_tui(root, config, getattr(ns, "containerd_root", None))
         ns = parser.parse_args([*(argv or sys.argv[1:]), "report"]) if ns.command is None else ns
         return run_report(ns, root)
     except KeyboardInterrupt:

@@ -13,17 +13,20 @@ from inspector.model import (
     LIVE_SLACK_SECONDS,
     BuildKitInfo,
     Image,
+    ImageStore,
     Inventory,
+    OtherStore,
     RootInfo,
     Skipped,
 )
 from inspector.options import DEFAULT_DAEMON_CONFIG
 from inspector.readers import fs
-from inspector.readers.buildkit import to_model
+from inspector.readers.buildkit import to_model, to_model_containerd
 from inspector.readers.containers import read_containers, read_one
 from inspector.readers.mounts import mounts_under
+from inspector.readers.plugins import read_plugins
 from inspector.readers.volumes import read_volumes
-from inspector.root import open_root, with_driver
+from inspector.root import SUPPORTED_DRIVERS, open_root, with_driver, with_store_config
 
 #: Top-level entries of the root with a dedicated reader/category.
 KNOWN_AREAS = ("image", "containers", "volumes", "buildkit")
@@ -56,6 +59,8 @@ def read(
     with fs.anchored(located.top):
         choice = trees.drivers(located)
         info = open_root(located.reported, containerd_root)
+        # Both stores present: the daemon config's features.containerd-snapshotter decides.
+        info = with_store_config(info, located.config)
         forced = trees.forced_driver(info, choice)
         if forced:
             info = with_driver(info, forced)
@@ -75,7 +80,13 @@ def _read(info: RootInfo, started: float) -> Inventory:
     containers, info = trees.set_aside(info, carea.containers)
     varea = read_volumes(os.path.join(root, "volumes"))
     skipped += varea.skipped
-    bk, sk = _read_buildkit(root, contents.images)
+    if contents.containerd is not None:
+        # Its snapshots live in containerd: which of them BuildKit holds.
+        bk, sk = to_model_containerd(root, contents.containerd.snapshotter)
+    else:
+        bk, sk = _read_buildkit(root, contents.images)
+    skipped += sk
+    plugins, sk = read_plugins(root)
     skipped += sk
     inv = Inventory(
         root=info,
@@ -95,10 +106,55 @@ def _read(info: RootInfo, started: float) -> Inventory:
         scan_started=started,
         mounts=mounts_under(info.given),
         containerd=contents.containerd,
+        plugins=tuple(plugins),
+        other_store=_other_store(info),
     )
     # Under a live daemon, what the readers caught mid-change is read again (see each).
     inv = _recheck_containers(inv)
     return store.recheck(inv, lambda: _read_buildkit(root, inv.images)[0].snapshot_keys)
+
+
+def _other_store(info: RootInfo) -> OtherStore | None:
+    """The image store the daemon does not use, read too when it holds images.
+
+    A host that switched keeps the other store's images, invisible to ``docker images``:
+    the containerd store's (in the containerd root found beside a graphdriver root), or the
+    graphdriver's (``image/<driver>/`` beside a containerd store). Read with the same
+    readers; what cannot be read is kept with it, not made into findings.
+    """
+    if info.image_store is ImageStore.GRAPHDRIVER and info.containerd_root:
+        other = dataclasses.replace(
+            info, image_store=ImageStore.CONTAINERD, storage_driver=None, supported=True
+        )
+        evidence = f"the daemon uses the graphdriver store ({info.storage_driver})"
+        path = info.containerd_root
+    elif info.image_store is ImageStore.CONTAINERD and info.other_drivers:
+        driver = next((d for d in info.other_drivers if d in SUPPORTED_DRIVERS), None)
+        if driver is None:
+            return None
+        other = dataclasses.replace(
+            info, image_store=ImageStore.GRAPHDRIVER, storage_driver=driver, supported=True
+        )
+        evidence = f"the daemon uses the containerd image store ({info.containerd_reason})"
+        path = os.path.join(info.path, "image", driver)
+    else:
+        return None
+    contents = stores.reader_for(other).read(other)
+    if not contents.images:
+        return None
+    kind = other.image_store
+    return OtherStore(
+        image_store=kind,
+        storage_driver=(
+            contents.containerd.snapshotter if contents.containerd else other.storage_driver or ""
+        ),
+        path=path,
+        evidence=evidence,
+        images=contents.images,
+        layers=contents.layers,
+        containerd=contents.containerd,
+        skipped=contents.skipped,
+    )
 
 
 #: How long to wait before looking again at a container dir a live daemon may be changing.

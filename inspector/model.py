@@ -391,6 +391,25 @@ class Volume:
 
 
 @dataclass(frozen=True, slots=True)
+class Plugin:
+    """A managed plugin (``docker plugin install`` / ``create``): ``plugins/<id>/config.json``."""
+
+    id: str
+    """64 hex: its dir name and the API's ``Id``."""
+    name: str
+    """``plugin.Name`` (``vieux/sshfs:latest``): from the root, hostile, escape it."""
+    path: str
+    """``plugins/<id>``: its config and its unpacked ``rootfs``."""
+    enabled: bool = False
+    description: str = ""
+    types: tuple[str, ...] = ()
+    """``Config.Interface.Types`` (``docker.volumedriver/1.0``, …)."""
+    blobs: tuple[tuple[str, int, int], ...] = ()
+    """(path, st_size, allocated bytes) of its blobs present in ``plugins/storage/blobs``: its
+    config, manifest and layers (``Config``, ``Manifest``, ``Blobsums``)."""
+
+
+@dataclass(frozen=True, slots=True)
 class BuildCacheRecord:
     """A BuildKit cache record (metadata_v2.db) as `docker system df -v` lists it.
 
@@ -414,6 +433,13 @@ class BuildCacheRecord:
     usage_count: int = 0
     parents: tuple[str, ...] = ()
     """Parent record IDs (the API's ``Parents``; 20.10's single ``Parent`` is the first)."""
+    chain_id: str | None = None
+    """The image layer (ChainID) its snapshot is, or was exported as (snapshots.db ``chainid``,
+    or the record ID itself when it is ``sha256:…``); BuildKit holds that layer while the
+    record exists, and the SHARED check of ``builder prune`` is made on it."""
+    data_dir: str | None = None
+    """The storage dir (``overlay2/<name>``) holding its snapshot's data (the active key, or
+    the ``committed`` one); None when its data is an image layer's or unknown."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -422,12 +448,16 @@ class BuildKitInfo:
 
     present: bool = False
     snapshot_keys: frozenset[str] = frozenset()
-    """Top-level buckets of snapshots.db: storage dir names BuildKit owns."""
+    """Top-level buckets of snapshots.db: storage dir names BuildKit owns (containerd store:
+    the containerd snapshot keys its records name, ``cache.snapshot`` or the record ID)."""
     chain_ids: frozenset[str] = frozenset()
     """Layer ChainIDs BuildKit records (chainid keys): layers its cache still holds."""
     records: tuple[BuildCacheRecord, ...] = ()
     readable: bool = True
     """False when BuildKit's state exists but could not be read: ownership is then uncertain."""
+    record_ids: frozenset[str] = frozenset()
+    """containerd store: every record ID of BuildKit's ``metadata_v2.db`` (its containerd
+    leases are named by them)."""
 
     @property
     def total(self) -> int:
@@ -438,6 +468,32 @@ class BuildKitInfo:
     def reclaimable(self) -> int:
         """What ``docker builder prune`` frees: records neither in use nor shared with images."""
         return sum(r.size or 0 for r in self.records if not r.in_use and not r.shared)
+
+
+@dataclass(frozen=True, slots=True)
+class ImageRecord:
+    """An image record of containerd's meta.db (``images/<name>``): a name and its target."""
+
+    name: str
+    digest: str
+    """The target descriptor's digest (what containerd's GC keeps, with its children)."""
+    media_type: str
+    size: int | None
+    labels: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Ingest:
+    """A partial download of containerd's content store: ``ingest/<x>`` (a dir of its own)."""
+
+    path: str
+    ref: str = ""
+    """Its ``ref`` file: the metadata layer's backend ref ``<namespace>/<n>/<ref>`` (hostile)."""
+    mtime: float = 0.0
+    data: int | None = None
+    """Bytes received so far (st_size of its ``data`` file; None when it has none)."""
+    total: int | None = None
+    """Bytes expected (its ``total`` file), when known."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -537,6 +593,38 @@ class ContainerdData:
     """``ingest/<ref>`` dirs: partial downloads."""
     other_namespaces: tuple[str, ...] = ()
     """Namespaces other than `namespace` in meta.db (``buildkit``, ``plugins.moby``, …)."""
+    image_records: Mapping[str, ImageRecord] = field(default_factory=dict)
+    """The namespace's image records by name (GC roots: their targets and gc.ref labels)."""
+    foreign_blobs: frozenset[str] = frozenset()
+    """Digests other namespaces have records of: their files are not orphans."""
+    untracked_snapshots: Mapping[str, str] = field(default_factory=dict)
+    """Snapshot dir ID → backend key, for the snapshotter's snapshots no namespace of meta.db
+    knows (the metadata layer lost them)."""
+    ingest_info: Mapping[str, Ingest] = field(default_factory=dict)
+    """The ``ingest/<x>`` dirs (by path, as in `ingests`): what each was downloading."""
+    ingest_records: Mapping[str, float | None] = field(default_factory=dict)
+    """The namespace's ``content/ingests`` records (tracked partial downloads): the backend
+    ref an ingest dir's ``ref`` file holds (``<namespace>/<n>/<ref>``) → when the record
+    expires (seconds since the epoch; None: never)."""
+
+
+@dataclass(frozen=True, slots=True)
+class OtherStore:
+    """The image store the daemon does not use, when the root holds both (a host that
+    switched between the graphdriver and the containerd image store): its images, listed."""
+
+    image_store: ImageStore
+    storage_driver: str
+    """The graphdriver's name, or the snapshotter's."""
+    path: str
+    """Where it is: ``image/<driver>`` of the data root, or the containerd root."""
+    evidence: str
+    """Why the daemon uses the other store, in plain words."""
+    images: Mapping[str, Image] = field(default_factory=dict)
+    layers: Mapping[str, Layer] = field(default_factory=dict)
+    containerd: ContainerdData | None = None
+    skipped: tuple[Skipped, ...] = ()
+    """What of it could not be read (it is not the daemon's: no findings are made of it)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -569,6 +657,10 @@ class Inventory:
     containerd: ContainerdData | None = None
     """The containerd image store's records when one was read (images and layers above are
     then its images and unpacked layers)."""
+    plugins: tuple[Plugin, ...] = ()
+    """Managed plugins (``plugins/<id>/``)."""
+    other_store: OtherStore | None = None
+    """The image store the daemon does not use, when it holds images too."""
 
     def mount_at(self, path: str) -> Mount | None:
         """The mount whose mount point is exactly `path`, if any."""

@@ -13,6 +13,9 @@ DEFAULT_ROOT = "/var/lib/docker"
 
 #: Container logs above this many bytes are a `large_log` finding (`report --large-log`).
 DEFAULT_LARGE_LOG = 100 * 1024 * 1024
+#: A container with more than this in its writable layer is a `large_writable_layer` finding
+#: (`report --large-rw`): data that belongs in a volume.
+DEFAULT_LARGE_RW = 1024 * 1024 * 1024
 #: dockerd's config file, read as evidence of which tree it uses (``--daemon-config``).
 DEFAULT_DAEMON_CONFIG = "/etc/docker/daemon.json"
 
@@ -29,6 +32,8 @@ class Options:
     """Use the size cache of immutable layers (False: ``--no-cache``: nothing read or written)."""
     large_log_bytes: int = DEFAULT_LARGE_LOG
     """Threshold of the `large_log` finding."""
+    large_rw_bytes: int = DEFAULT_LARGE_RW
+    """Threshold of the `large_writable_layer` finding (a container's SizeRw)."""
     containerd_root: str | None = None
     """``--containerd-root``: the containerd root holding the image store (None: detect)."""
     daemon_config: str | None = DEFAULT_DAEMON_CONFIG

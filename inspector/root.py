@@ -7,7 +7,7 @@ import os
 import stat
 
 from inspector.errors import ReaderError, RootError
-from inspector.model import ImageStore, RootInfo
+from inspector.model import DaemonConfig, ImageStore, RootInfo
 from inspector.readers import containerd, fs, limits
 
 #: Graphdrivers in the daemon's priority order, then legacy ones.
@@ -176,7 +176,8 @@ def _describe(root: str, containerd_root: str | None = None) -> RootInfo:
             notes.append(
                 "containerd image store data also present ("
                 + "; ".join(containerd_signs)
-                + "): images in it are not read by this version"
+                + "): the daemon uses the graphdriver store; the containerd store's images "
+                "are listed apart"
             )
     elif containerd_signs or ctrd is not None:
         image_store = ImageStore.CONTAINERD
@@ -252,3 +253,53 @@ def with_driver(info: RootInfo, driver: str) -> RootInfo:
         other_drivers=tuple(d for d in KNOWN_DRIVERS if d in others),
         notes=tuple(notes),
     )
+
+
+def with_store_config(info: RootInfo, cfg: DaemonConfig | None) -> RootInfo:
+    """`info` reporting the image store the daemon config chooses, when the root holds both.
+
+    dockerd's ``features.containerd-snapshotter`` decides (moby ``image_store_choice.go``):
+    ``true`` makes it use the containerd store even over prior graphdriver data, ``false``
+    the graphdriver store; an explicit ``storage-driver`` keeps the graphdriver store. Without
+    a config that applies, _describe's on-disk evidence stands.
+    """
+    if cfg is None or not cfg.applies or cfg.containerd_snapshotter is None:
+        return info
+    said = f"daemon config {cfg.path} sets features.containerd-snapshotter="
+    if (
+        cfg.containerd_snapshotter
+        and not cfg.storage_driver
+        and info.image_store is ImageStore.GRAPHDRIVER
+        and info.containerd_root is not None
+    ):
+        others = tuple(
+            d for d in KNOWN_DRIVERS if d in {*info.other_drivers, info.storage_driver or ""}
+        )
+        notes = [n for n in info.notes if not n.startswith("containerd image store data also")]
+        notes.append(
+            f"{said}true: the daemon uses the containerd image store (read from containerd "
+            f"root {info.containerd_root}); the graphdriver data ({', '.join(others)}) is left "
+            "from before"
+        )
+        return dataclasses.replace(
+            info,
+            image_store=ImageStore.CONTAINERD,
+            storage_driver="overlayfs",
+            supported=True,
+            other_drivers=others,
+            notes=tuple(notes),
+        )
+    if not cfg.containerd_snapshotter and info.image_store is ImageStore.CONTAINERD:
+        driver = next((d for d in info.other_drivers if d in KNOWN_DRIVERS), None)
+        if driver is None:
+            return info
+        switched = with_driver(info, driver)
+        gone = ("this root uses the containerd", "graphdriver data (")
+        notes = [n for n in switched.notes if not n.startswith(gone)]
+        notes.append(
+            f"containerd image store data also present (containerd root "
+            f"{info.containerd_root}): {said}false, so the daemon uses the graphdriver store "
+            f"({driver}); the containerd store's images are listed apart"
+        )
+        return dataclasses.replace(switched, notes=tuple(notes))
+    return info

@@ -459,6 +459,7 @@ def attach(info: RootInfo, located: Located, choice: DriverChoice) -> RootInfo:
                 or ("the image store detected" if live else "graphdriver data is used"),
                 confidence=LIKELY,
                 holds="the containerd image store",
+                parts=() if live else _containerd_parts(info),
             )
         )
     notes = list(info.notes)
@@ -476,7 +477,8 @@ def attach(info: RootInfo, located: Located, choice: DriverChoice) -> RootInfo:
         notes.append(
             f"daemon config {cfg.path} enables the containerd image store "
             "(features.containerd-snapshotter): dockerd then does not use the graphdriver data "
-            "reported here; the containerd store is not read by this version"
+            "reported here (unless it sets storage-driver), but no containerd root holding "
+            "its images was found: pass --containerd-root"
         )
     top = located.top if located.top != info.path else ""
     return dataclasses.replace(
@@ -486,6 +488,27 @@ def attach(info: RootInfo, located: Located, choice: DriverChoice) -> RootInfo:
 
 #: inspector.root's note when containerd-store data is present beside the graphdriver's.
 _CTRD_ALSO = "containerd image store data also present"
+
+
+#: What of a containerd root is its image store (the rest is runtime state dockerd's
+#: containerd keeps in graphdriver mode too).
+_CTRD_STORE_DIRS = ("io.containerd.content.v1.content", "io.containerd.snapshotter.v1.overlayfs")
+
+
+def _containerd_parts(info: RootInfo) -> tuple[str, ...]:
+    """An unused containerd store's dirs under the data root (a system one is not ours)."""
+    ctrd = info.containerd_root
+    if not ctrd or not ctrd.startswith(info.path.rstrip("/") + "/"):
+        return ()
+    out = []
+    for name in _CTRD_STORE_DIRS:
+        p = os.path.join(ctrd, name)
+        try:
+            if fs.lstat_or_none(p) is not None:
+                out.append(p)
+        except (OSError, ReaderError):
+            continue
+    return tuple(out)
 
 
 def _driver_parts(t: Tree, root: str) -> tuple[str, ...]:

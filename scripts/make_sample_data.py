@@ -105,19 +105,20 @@ class ExportResult:
         return sum(1 for e in self.tree if e["stored"] and e["type"] != "dir")
 
 
-def export_root(src: Path, dst: Path) -> ExportResult:
+def export_root(src: Path, dst: Path, exclude: tuple[str, ...] = EXCLUDED_TOP) -> ExportResult:
     """Copy the data root ``src`` into ``dst`` (must not exist), keeping what git stores.
 
     Regular files are copied densely with mode 0755 (if owner-executable) or 0644, symlinks
     as symlinks. Not stored: empty directories, mount points (not descended into), device
     nodes (overlay whiteouts, ``volumes/backingFsBlockDev``), FIFOs, sockets. Losses that
     keep the entry (hard-link relations, holes, xattrs, other modes) are recorded, too.
-    The top-level ``containerd/``, ``runtimes/`` and ``tmp/`` are skipped.
+    The top-level names in `exclude` are skipped (by default ``containerd/``, ``runtimes/``
+    and ``tmp/``).
     """
     result = ExportResult()
     dst.mkdir(parents=True, exist_ok=False)
     dirs: dict[str, dict[str, Any]] = {}
-    for entry in iter_tree(src, EXCLUDED_TOP):
+    for entry in iter_tree(src, exclude):
         st = entry.st
         kind = _type_name(st.st_mode)
         mode = stat.S_IMODE(st.st_mode)

@@ -214,6 +214,32 @@ class Grpc:
         req = _str(1, SNAPSHOTTER) + _str(2, name) + _str(3, key) + _map(4, labels)
         self.call("snapshots.v1.Snapshots/Commit", req, lease)
 
+    def remove(self, key: str) -> None:
+        """Snapshots/Remove."""
+        self.call("snapshots.v1.Snapshots/Remove", _str(1, SNAPSHOTTER) + _str(2, key))
+
+    def lease_delete(self, lease_id: str) -> None:
+        """Leases/Delete (not synchronous: the collection runs when containerd schedules it)."""
+        self.call("leases.v1.Leases/Delete", _str(1, lease_id))
+
+    def mounts(self, key: str) -> list[MountSpec]:
+        """Snapshots/Mounts: how to mount an existing snapshot (its ``fs`` dir is the upper)."""
+        req = _str(1, SNAPSHOTTER) + _str(2, key)
+        return _mounts(self.call("snapshots.v1.Snapshots/Mounts", req))
+
+    def statuses(self) -> dict[str, tuple[int, int]]:
+        """Content/ListStatuses: ref → (bytes received, bytes expected) of every active ingest."""
+        out: dict[str, tuple[int, int]] = {}
+        for num, st in _decode(self.call("content.v1.Content/ListStatuses", b"")):
+            if num != 1 or not isinstance(st, bytes):
+                continue
+            fields = dict(_decode(st))
+            ref = fields.get(3, b"")
+            offset, total = fields.get(4, 0), fields.get(5, 0)
+            if isinstance(ref, bytes) and isinstance(offset, int) and isinstance(total, int):
+                out[ref.decode()] = (offset, total)
+        return out
+
     def usage(self, key: str) -> tuple[int, int]:
         """Snapshots/Usage: (size, inodes)."""
         resp = self.call("snapshots.v1.Snapshots/Usage", _str(1, SNAPSHOTTER) + _str(2, key))
@@ -258,6 +284,17 @@ class Grpc:
 # ----------------------------------------------------------------------------- the daemon
 
 
+#: A GC scheduler that never collects by itself (not at start, not after removals): only a
+#: synchronous lease removal (:func:`gc_now`) runs it. A root left like this is one whose
+#: containerd stopped between a removal and its next collection.
+NO_AUTO_GC = (
+    '[plugins."io.containerd.gc.v1.scheduler"]\n'
+    "  deletion_threshold = 1000000\n"
+    "  mutation_threshold = 1000000\n"
+    '  startup_delay = "100h"\n'
+)
+
+
 class PrivateContainerd:
     """A containerd with its own config, root, state and sockets, for tests.
 
@@ -265,10 +302,13 @@ class PrivateContainerd:
     dir and sockets live in a short directory under /tmp (socket paths must stay < 108 bytes).
     """
 
-    def __init__(self, base_dir: Path, root: Path, *, start_timeout: float = 30.0) -> None:
+    def __init__(
+        self, base_dir: Path, root: Path, *, start_timeout: float = 30.0, auto_gc: bool = True
+    ) -> None:
         self.base_dir = Path(base_dir).resolve()
         self.root = Path(root).resolve()
         self.start_timeout = start_timeout
+        self.auto_gc = auto_gc
         self.config = self.base_dir / "containerd.toml"
         self.log_path = self.base_dir / "containerd.log"
         self.state: Path | None = None
@@ -312,7 +352,7 @@ class PrivateContainerd:
             "[metrics]\n"
             '  address = ""\n'
             '[plugins."io.containerd.grpc.v1.cri"]\n'
-            "  disable_tcp_service = true\n"
+            "  disable_tcp_service = true\n" + ("" if self.auto_gc else NO_AUTO_GC)
         )
 
     def start(self) -> PrivateContainerd:
@@ -888,6 +928,10 @@ class CtrScenario:
     """The config file containerd ran with."""
     absent: dict[str, str] = field(default_factory=dict)
     """What the scenario removed on purpose: ``arm64-manifest`` → digest (not present)."""
+    buildkit: dict[str, str] = field(default_factory=dict)
+    """BuildKit's records (IDs of a real ``metadata_v2.db``) → the snapshot key each holds."""
+    views: dict[str, str] = field(default_factory=dict)
+    """View snapshots → the lease holding each (BuildKit's temporary one, Docker's)."""
 
 
 #: Images of the session dockerd's scenario imported into containerd (``docker save``).
@@ -929,6 +973,109 @@ def top_chain(containerd_root: Path, manifest_digest: str) -> str:
     mf = _read_blob(containerd_root, manifest_digest)
     cfg = _read_blob(containerd_root, mf["config"]["digest"])
     return chain_ids(cfg["rootfs"]["diff_ids"])[-1]
+
+
+#: BuildKit's cache records, from a real BuildKit (tests/data/bbolt, written by dockerd 20.10).
+BUILDKIT_METADATA = Path(__file__).resolve().parent / "data" / "bbolt" / "metadata_v2.db"
+BUILDKIT_SNAPSHOTS = BUILDKIT_METADATA.with_name("snapshots.db")
+
+
+def rfc3339(when: float) -> str:
+    """A UTC time as containerd's labels write it (RFC 3339)."""
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(when))
+
+
+def simulate_buildkit(lab: PrivateContainerd, data_root: Path, base_chain: str) -> dict[str, str]:
+    """BuildKit's state in the containerd image store, from a real BuildKit's records.
+
+    BuildKit's containerd worker (moby ``newSnapshotterController``, BuildKit
+    ``worker/containerd``, ``cache/manager.go``) keeps ``buildkit/containerd-overlayfs/
+    metadata_v2.db`` and, in containerd's namespace moby, one flat lease per record named by
+    the record's ID, holding its snapshot (key = the record ID): a mutable record's snapshot is
+    active, an immutable one's committed. The records are a real BuildKit's
+    (:data:`BUILDKIT_METADATA`); the snapshots and leases are made here through containerd the
+    way BuildKit makes them. Records whose data lives in their mutable twin
+    (``cache.equalMutable``) or in an image layer have no snapshot of their own.
+    Returns record ID → snapshot key.
+    """
+    from inspector.readers.bbolt import load_bolt
+    from inspector.readers.buildkit import parse_cache_records, parse_snapshots
+
+    snaps, _ = parse_snapshots(load_bolt(str(BUILDKIT_SNAPSHOTS)))
+    records, _ = parse_cache_records(load_bolt(str(BUILDKIT_METADATA)), snaps)
+    bk = data_root / "buildkit"
+    (bk / "containerd-overlayfs").mkdir(parents=True, mode=0o711, exist_ok=True)
+    target = bk / "containerd-overlayfs" / "metadata_v2.db"
+    shutil.copyfile(BUILDKIT_METADATA, target)
+    target.chmod(0o600)
+    g = lab.grpc
+    made: dict[str, str] = {}
+    committed: set[str] = set()
+    todo = sorted(records)
+    while todo:
+        left = []
+        for rid in todo:
+            rec = records[rid]
+            if rec.snapshot_key != rid or rec.equal_mutable:
+                continue
+            if rec.parent and rec.parent in records and rec.parent not in made:
+                parent_rec = records[rec.parent]
+                if parent_rec.snapshot_key == rec.parent and not parent_rec.equal_mutable:
+                    left.append(rid)  # its parent first
+                    continue
+            parent = rec.parent if rec.parent in committed else base_chain
+            g.lease_create(rid, {"containerd.io/gc.flat": CREATED})
+            key = rid if rec.mutable else f"{rid}-mutable"
+            upper = Path(g.prepare(key, parent, lease=rid)[0].upper)
+            (upper / f"bk-{rid}").write_bytes(b"b" * min(rec.size or 100, 8192))
+            if not rec.mutable:
+                g.commit(rid, key, lease=rid)
+                committed.add(rid)
+            made[rid] = rid
+        if len(left) == len(todo):
+            raise ContainerdLabError(f"BuildKit records with unresolvable parents: {left}")
+        todo = left
+    return made
+
+
+def make_views(lab: PrivateContainerd, image_chain: str, buildkit_key: str) -> dict[str, str]:
+    """Two views, as Docker and BuildKit make them: each under a lease (a view has no gc.root).
+
+    BuildKit mounts a record read-only under a temporary lease of its own; dockerd's leases
+    expire (``containerd.io/gc.expire``).
+    """
+    g = lab.grpc
+    g.lease_create(
+        "bktmp0000000000000000000a",
+        {"buildkit/lease.temporary": CREATED, "containerd.io/gc.flat": CREATED},
+    )
+    g.prepare("bk-view", buildkit_key, lease="bktmp0000000000000000000a", view=True)
+    g.lease_create("moby-view-lease", {"containerd.io/gc.expire": rfc3339(time.time() + 7 * 86400)})
+    g.prepare("docker-view", image_chain, lease="moby-view-lease", view=True)
+    return {"bk-view": "bktmp0000000000000000000a", "docker-view": "moby-view-lease"}
+
+
+def interrupted_ingest(lab: PrivateContainerd, ref: str, data: bytes, sent: int) -> None:
+    """A download cut off: ``ctr content ingest`` killed after `sent` bytes of `data`.
+
+    ctr sends in 1 MiB chunks: containerd keeps what arrived in ``ingest/<x>/data``.
+    """
+    dgst = _digest(data)
+    cmd = [CTR, "-a", str(lab.sock), "-n", NAMESPACE, "content", "ingest"]
+    cmd += ["--expected-size", str(len(data)), "--expected-digest", dgst, ref]
+    proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, env=_ctr_env())
+    assert proc.stdin is not None
+    proc.stdin.write(data[:sent])
+    proc.stdin.flush()
+    deadline = time.monotonic() + 30
+    while lab.grpc.statuses().get(ref, (0, 0))[0] < min(sent, 1 << 20):
+        if time.monotonic() > deadline:
+            proc.kill()
+            proc.wait()
+            raise ContainerdLabError(f"ingest {ref}: containerd never received {sent} bytes")
+        time.sleep(0.1)
+    proc.kill()  # the process this function started, by its handle
+    proc.wait()
 
 
 def gc_now(lab: PrivateContainerd) -> None:
@@ -1048,6 +1195,11 @@ def build_containerd_scenario(
     make("job", "tool:latest", fill={"job-result.txt": b"done\n"}, state="exited", started=True)
     make("fresh", "app:1", fill={"app/added.txt": b"copied in by docker cp\n"}, state="created")
     make("multi", "multi:1", state="exited", started=True)
+    base = top_chain(lab.root, manifests["busybox:base"])
+    buildkit = simulate_buildkit(lab, data_root, base)
+    kinds = lab.snapshots()
+    committed_bk = next(k for k in sorted(buildkit) if kinds.get(k, ("", ""))[1] == "Committed")
+    views = make_views(lab, base, committed_bk)
     gc_now(lab)
     truth = record_truth(lab)
     return CtrScenario(
@@ -1063,4 +1215,6 @@ def build_containerd_scenario(
             "index": idx.digest,
             "amd64": amd.manifest.digest,
         },
+        buildkit=buildkit,
+        views=views,
     )

@@ -422,3 +422,51 @@ def test_text_reads_like_dives_ci_summary(
             assert line in text.splitlines()
     assert "FAIL: lowestEfficiency: image efficiency is too low" in text
     assert "Result:FAIL [Total:3] [Passed:0] [Failed:1] [Warn:0] [Skipped:2]" in text
+
+
+def test_the_file_browser_shows_each_layer_as_dive_reads_it(
+    efflab: PrivateDockerd, images: dict[str, str], host_run: dict[str, Any], tmp_path: Path
+) -> None:
+    """The TUI's file browser on every layer of the rules images (pipeline.browse): its files
+    and their sizes are dive's own per-layer file list (``--json``'s ``layer[].fileList``), its
+    total is dive's layer size, and its added/modified/removed marks, summed, are
+    ``efficiency``'s count of the layer's changes (whiteouts, an opaque dir, hard links)."""
+    from inspector import pipeline
+    from inspector.measure import browse as br
+
+    inv = inventory.read(str(efflab.data_root))
+    by_id = {img["id"]: img for img in host_run["images"]}
+    marks_seen: set[str] = set()
+    for tag in ("effrules:classic", "effrules:bk"):
+        iid = images[tag]
+        out = tmp_path / f"{tag.replace(':', '_')}.json"
+        res = run_dive(efflab, iid, tmp_path, "--json", str(out))
+        assert res.returncode == 0, res.stdout.decode(errors="replace")[-2000:]
+        dive_layers = json.loads(out.read_text())["layer"]
+        layers = by_id[iid]["layers"]
+        assert len(dive_layers) == len(layers)
+        for want, dive_layer in zip(layers, dive_layers, strict=True):
+            tree = br.FileTree(tag, has_disk=False)
+            pipeline.browse(inv, br.Target("layer", None, want["chain_id"]), tree)
+            assert tree.done and tree.marked and tree.source == "tar-split", tree.notes
+            nodes = list(br.nodes(tree))
+            assert tree.root.size == dive_layer["sizeBytes"] == want["bytes"]
+            infos = [f.get("fileInfo", f) for f in dive_layer["fileList"]]  # 0.13: flat
+            theirs = {
+                (f["path"].strip("/"), f["size"])
+                for f in infos
+                if not f["isDir"] and not f["path"].rsplit("/", 1)[-1].startswith(".wh.")
+            }
+            files = [n for n in nodes if n.kind not in (br.DIR, br.WHITEOUT)]
+            assert {(n.path().strip("/"), n.size) for n in files} == theirs, want["chain_id"]
+            got = {
+                "added": sum(1 for n in files if n.mark == "A"),
+                "added_bytes": sum(n.size for n in files if n.mark == "A"),
+                "modified": sum(1 for n in files if n.mark == "M"),
+                "modified_bytes": sum(n.size for n in files if n.mark == "M"),
+                "removed": sum(n.removed for n in nodes),
+                "removed_bytes": sum(n.removed_bytes for n in nodes),
+            }
+            assert got == {k: want[k] for k in got}, want["chain_id"]
+            marks_seen.update(n.mark for n in nodes)
+    assert {"A", "M", "D", "O"} <= marks_seen  # every kind of change was exercised

@@ -404,7 +404,7 @@ def test_tui_shows_hostile_names_without_running_them(
                 await pilot.press(key)
             # The finding whose path holds the hostile name, its detail page, and clicks all
             # over it: markup such as [@click=app.quit] must be shown, never made live.
-            await pilot.press("6", "slash", *"deep", "enter", "enter")
+            await pilot.press("6", "slash", *"deep\\x1b", "enter", "enter")
             text = screen_text(app)
             assert "unreadable" in text and "[bold]" in text, text[:3000]
             assert unsafe_chars(text) == [], text[:3000]
@@ -415,3 +415,32 @@ def test_tui_shows_hostile_names_without_running_them(
             assert app.is_running
 
     asyncio.run(main())
+
+
+def test_explain_and_prune_escape_hostile_names(
+    hostile: dict[str, Any], dockerd: Any, tmp_path: Path
+) -> None:
+    """`explain` of a hostile file name and of the hostile volume, and the prune preview:
+    no raw control character in the text, the JSON round-trips the names."""
+    root = str(dockerd.data_root)
+    data = Path(root) / "volumes" / hostile["vol"] / "_data"
+    hostile_file = os.fsdecode(os.path.join(os.fsencode(data), _octal(NAMES["esc"])))
+    for args in (
+        ["explain", hostile_file],
+        ["explain", hostile["anon"]],
+        ["explain", PREFIX],
+        ["prune"],
+    ):
+        text = run_cli(["--root", root, *args], tmp_path)
+        assert text.returncode == 0, text.stderr.decode(errors="replace")
+        out = text.stdout.decode("utf-8")
+        assert unsafe_chars(out) == [], (args, out[:2000])
+        js = run_cli(["--root", root, *args, "--format", "json"], tmp_path)
+        assert js.returncode == 0, js.stderr.decode(errors="replace")
+        doc = json.loads(js.stdout.decode("utf-8"))
+        assert unsafe_chars(js.stdout.decode("utf-8")) == []
+        if args[1:] == [hostile_file]:
+            assert doc["kind"] == "volume" and doc["id"] == hostile["vol"]
+            assert doc["path"] == hostile_file.replace("\\", "\\\\")
+        if args[1:] == [hostile["anon"]]:
+            assert doc["kind"] == "volume" and doc["id"] == hostile["anon"]

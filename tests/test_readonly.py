@@ -216,6 +216,20 @@ def test_tui_with_export_leaves_root_untouched(
             assert app.report is not None and app.report.measured
             for key in "123456":
                 await pilot.press(key)
+            # The file browser on a container's writable layer, a layer (its tar-split and
+            # the layers below for the marks) and a volume, each read to the end.
+            from inspector.tui.screens.browse import BrowseScreen
+
+            for key in "435":
+                await pilot.press(key, "b")
+                await until(pilot, lambda: isinstance(app.screen, BrowseScreen))
+                screen = app.screen
+                assert isinstance(screen, BrowseScreen)
+                await until(pilot, lambda s=screen: s.ftree.done)
+                assert screen.ftree.root.items > 0, key
+                await pilot.press("enter", "backspace", "escape")
+            # dive's numbers for every image (tar-split of every layer) are in too.
+            await until(pilot, lambda: app.efficiency is not None and not app.efficiency.running)
             await pilot.press("2", "enter")  # an image's detail page
             await pilot.press("escape", "e")
             field = app.screen.query_one("#export-path", Input)

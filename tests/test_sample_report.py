@@ -64,7 +64,8 @@ def test_sample_report_matches_recorded_engine_api(truth: dict[str, Any]) -> Non
     assert_matches_api(report, truth)
     assert_dirs_match_graphdriver(report, truth)
     kinds = sorted({f.kind.value for f in report.findings})
-    assert kinds == ["dangling_image", "unused_volume"]
+    # unbounded_log: the sample's containers log with json-file, Docker's default, unbounded.
+    assert kinds == ["dangling_image", "unbounded_log", "unused_volume"]
 
 
 def test_json_report_validates_against_shipped_schema() -> None:

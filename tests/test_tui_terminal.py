@@ -178,7 +178,22 @@ def hostile_root(tmp_path: Path) -> Path:
     plant_containers(root)
     plant_image(root)
     plant_volumes(root)
+    plant_files(root)
     return root
+
+
+#: Names a container writes into a volume (a file name cannot hold "/").
+FILE_NAMES = [key.replace("/", "_") for key in LABELS]
+
+
+def plant_files(root: Path) -> None:
+    """Files named like the labels in the `unused` volume (then the largest: listed first),
+    and a dir named like markup, for the file browser."""
+    data = root / "volumes" / "unused" / "_data"
+    for name in FILE_NAMES:
+        (data / name).write_bytes(b"x" * 30_000)
+    (data / ("hd1" + BOLD)).mkdir()
+    (data / ("hd1" + BOLD) / ("hf1" + CLICK)).write_bytes(b"y" * 10)
 
 
 # -- a private tmux server ----------------------------------------------------------------
@@ -366,6 +381,10 @@ def test_hostile_root_sends_no_escape_sequences_to_the_terminal(
     step(["Enter"], lambda s: "Volume " in s and "Esc: back" in s)
     step([], lambda s: "ho2" in s and "hk6" in s, "volume", tries=1)  # every volume too
     step(["Escape"], main_screen)
+    # The file browser on the largest volume: file names written by a container.
+    step(["b"], lambda s: "Browse volume unused" in s and "done" in s)
+    step([], lambda s: "hk6" in s and "hd1" in s, "browse", tries=1)
+    step(["Escape"], main_screen)
     step(["6"], lambda s: all_rows("Findings", s))
     step(["Enter"], lambda s: "Evidence" in s and "Esc: back" in s, "finding")
     step(["Escape"], main_screen)
@@ -392,5 +411,8 @@ def test_hostile_root_sends_no_escape_sequences_to_the_terminal(
     assert shown(MOUNT) in screens["container"]
     for key, value in VOLUME_OPTIONS.items():
         assert shown(key) in screens["volume"] and shown(value) in screens["volume"]
+    for name in FILE_NAMES:
+        assert shown(name) in screens["browse"], (name, screens["browse"])
+    assert shown("hd1" + BOLD) + "/" in screens["browse"]
     assert f"Image {IMAGE_TAG}" in screens["image"]
     assert "Finding" in screens["finding"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
+from inspector.analysis import otherstore
 from inspector.analysis.containerd import reconcile as ctrd_reconcile
 from inspector.analysis.findings import all_findings, inactive_reported_root
 from inspector.analysis.reconcile import reconcile
@@ -44,7 +45,8 @@ def analyze(
         findings=tuple(findings),
         totals=totals,
         measurements=meas,
-        options={"large_log_bytes": opts.large_log_bytes},
+        options={"large_log_bytes": opts.large_log_bytes, "large_rw_bytes": opts.large_rw_bytes},
+        other_images=otherstore.image_rows(inv),
     )
 
 

@@ -33,6 +33,8 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
+from inspector.analysis import trees as analysis_trees
+from inspector.analysis.containerd_gc import GC_FLAT, Marks, mark
 from inspector.analysis.results import (
     Category,
     ContainerRow,
@@ -43,7 +45,7 @@ from inspector.analysis.results import (
     Totals,
     VolumeRow,
 )
-from inspector.ids import chain_ids
+from inspector.ids import BUILDKIT_ID, chain_ids
 from inspector.model import ContainerdData, Image, Inventory, Measurements, Usage
 
 if TYPE_CHECKING:
@@ -53,6 +55,14 @@ if TYPE_CHECKING:
 MAX_CHAIN = 1000
 #: The label the classic builder puts on an image record: its parent image (moby).
 PARENT_LABEL = "org.mobyproject.image.parent"
+#: The label of the leases BuildKit holds during a build (deleted at its next start).
+BUILDKIT_TEMPORARY = "buildkit/lease.temporary"
+
+
+def buildkit_shaped(lease_id: str, labels: Mapping[str, str]) -> bool:
+    """A lease as BuildKit makes them: named by a record ID (25 base-36 chars), flat."""
+    return bool(BUILDKIT_ID.fullmatch(lease_id)) and GC_FLAT in labels
+
 
 DESCRIPTIONS = {
     "image_content": "content store blobs images reference (compressed layers, manifests, "
@@ -67,6 +77,8 @@ DESCRIPTIONS = {
     "unused_layers": "snapshots no image chain or container uses (kept by a lease or a label)",
     "orphans": "snapshot dirs, blob files and partial downloads containerd does not know",
     "metadata": "meta.db, the snapshotter's metadata.db, containers' config files, …",
+    "inactive": "a storage driver's data the daemon no longer uses (left from before the "
+    "switch to the containerd image store)",
     "other": "everything else under the root and the containerd root",
 }
 
@@ -91,6 +103,7 @@ class Ctrd:
         self.inv = inv
         self.data: ContainerdData = inv.containerd
         self.meas = meas
+        self._marks: Marks | None = None
 
     # ---------------------------------------------------------------- snapshots
 
@@ -340,8 +353,30 @@ class Ctrd:
                     todo.append(v)
         return keep
 
+    def buildkit_leases(self) -> list[str]:
+        """IDs of the leases BuildKit holds its snapshots with.
+
+        Those named by a record of its ``metadata_v2.db`` (``cache/manager.go``), and its
+        temporary ones (``buildkit/lease.temporary``, made during a build). When its metadata
+        cannot be read, every lease shaped like BuildKit's (a 25-character ID, flat) counts:
+        what BuildKit may hold is never called unreferenced.
+        """
+        bk = self.inv.buildkit
+        out: list[str] = []
+        for lid in sorted(self.data.leases):
+            lease = self.data.leases[lid]
+            mine = lid in bk.record_ids or BUILDKIT_TEMPORARY in lease.labels
+            if mine or (not bk.readable and buildkit_shaped(lid, lease.labels)):
+                out.append(lid)
+        return out
+
     def snapshot_owner(self) -> dict[str, str]:
-        """Snapshot key → category (image_layers, container_layers, build_cache, unused_layers)."""
+        """Snapshot key → category (image_layers, container_layers, build_cache, unused_layers).
+
+        What Docker uses: the chains of every manifest of every image (all platforms), each
+        container's snapshot and its ``-init``; then what BuildKit holds (its records' snapshot
+        keys and its leases' snapshots); each with every snapshot below it.
+        """
         owner: dict[str, str] = {}
         used_chain: set[str] = set()
         for img in self.inv.images.values():
@@ -352,8 +387,14 @@ class Ctrd:
             for key in (cid, f"{cid}-init"):
                 if key in self.data.snapshots:
                     owner[key] = "container_layers"
-        # Everything below a used snapshot is used too.
-        for key in list(owner) + sorted(used_chain):
+        held = set(self.inv.buildkit.snapshot_keys)
+        for lid in self.buildkit_leases():
+            held.update(self.data.leases[lid].snapshots)
+        # Everything below a used snapshot is used too (first user wins: containers, images,
+        # then BuildKit).
+        starts = [(k, "image_layers") for k in list(owner) + sorted(used_chain)]
+        starts += [(k, "build_cache") for k in sorted(held)]
+        for key, cat in starts:
             cur: str | None = key
             n = 0
             while cur and n < MAX_CHAIN:
@@ -361,11 +402,21 @@ class Ctrd:
                 s = self.data.snapshots.get(cur)
                 if s is None:
                     break
-                owner.setdefault(cur, "image_layers")
+                owner.setdefault(cur, cat)
                 cur = s.parent
-        for key in self.data.snapshots:
+        for key, s in self.data.snapshots.items():
+            # A view is a read-only mount of its parent (docker cp, an export, a build step
+            # reading a record): it belongs with what it shows.
+            if s.kind == "view" and key not in owner and s.parent in owner:
+                owner[key] = owner[s.parent]
             owner.setdefault(key, "unused_layers")
         return owner
+
+    def gc_marks(self) -> Marks:
+        """What containerd's garbage collector keeps, and by which root (computed once)."""
+        if self._marks is None:
+            self._marks = mark(self.data, self.inv.scan_started)
+        return self._marks
 
 
 def reconcile(
@@ -421,12 +472,17 @@ def reconcile(
         )
     for s in inv.container_dirs_without_config:
         cats["orphans"] = cats["orphans"] + meas.of(s.path)
+    # A graphdriver's data left from before the switch (overlay2/, image/overlay2/, the
+    # containers made with it), each part measured whole.
+    unused = analysis_trees.inactive_paths(inv)
+    for p in sorted(unused):
+        cats["inactive"] = cats["inactive"] + meas.of(p)
     # Everything else measured: the dirs on the way to the per-object trees (meta.db and
     # metadata.db live there), and the other areas of the data root.
     own = {os.path.join(d.path, "fs") for d in inv.storage_dirs.values()}
     own |= {d.path for d in inv.storage_dirs.values()} | set(data.ingests)
     own |= {v.path for v in inv.volumes.values()} | {c.dir for c in inv.containers.values()}
-    own |= {s.path for s in inv.container_dirs_without_config}
+    own |= {s.path for s in inv.container_dirs_without_config} | unused
     for path, u in meas.usage.items():
         if path in own:
             continue

@@ -36,7 +36,7 @@ from dataclasses import dataclass
 
 from inspector.analysis.results import ContainerRow, Report, VolumeRow
 from inspector.analysis.sizes import storage_path
-from inspector.model import Inventory, Measurements
+from inspector.model import ImageStore, Inventory, Measurements
 
 #: Container states the CLI counts as active.
 ACTIVE_STATES = ("running", "paused", "restarting")
@@ -133,6 +133,16 @@ def _docker_fails(meas: Measurements | None, top: str | None) -> bool:
 def _images(report: Report) -> DfRow:
     inv = report.inventory
     info = inv.root
+    listed = [r for r in report.images if r.listed]
+    active = [r for r in listed if r.containers]
+    if info.image_store is ImageStore.CONTAINERD and inv.containerd is not None:
+        # Every number is containerd's (descriptor sizes, recorded snapshot usage): known
+        # without a walk; unknown only when its metadata could not be read.
+        meta = os.path.join(inv.containerd.root, "io.containerd.metadata.v1.bolt", "meta.db")
+        if not info.supported or _unread(inv, meta):
+            return DfRow(None, None, None, None)
+        size = report.totals.docker_images_size
+        return DfRow(len(listed), len(active), size, size - sum(r.unique_size for r in active))
     driver_dir = os.path.join(info.path, "image", info.storage_driver or "")
     if not info.supported or _unread(
         inv,
@@ -140,8 +150,6 @@ def _images(report: Report) -> DfRow:
         os.path.join(driver_dir, "layerdb", "sha256"),
     ):
         return DfRow(None, None, None, None)
-    listed = [r for r in report.images if r.listed]
-    active = [r for r in listed if r.containers]
     unknown = any(
         ch not in inv.layers or inv.layers[ch].size is None for r in listed for ch in r.chain
     )

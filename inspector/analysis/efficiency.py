@@ -993,8 +993,13 @@ def analyse(
     cache: ResultCache | None = None,
     thresholds: Thresholds | None = None,
     progress: Callable[[int, int], None] | None = None,
+    each: Callable[[str, ImageEfficiency | Skipped], None] | None = None,
 ) -> EfficiencyReport:
-    """dive's numbers for `image_ids`, their layers' changes and the duplicates between them."""
+    """dive's numbers for `image_ids`, their layers' changes and the duplicates between them.
+
+    `each`, when given, gets every image's result (or why it was skipped) as soon as it is
+    computed: the TUI shows the numbers while the others are still being read.
+    """
     inv = sizes.inv
     t = thresholds or Thresholds()
     engine = Engine(load, cache)
@@ -1010,14 +1015,20 @@ def analyse(
             skipped.append(
                 Skipped(img.config_path, f"image {iid}: layer {missing[0]} is not in layerdb")
             )
+            if each is not None:
+                each(iid, skipped[-1])
             continue
         try:
             res = engine.image(iid, tuple(img.tags or img.digests), img.diff_ids)
         except _LayerMissing as e:
             skipped.append(Skipped(e.skip.path, f"image {iid}: {e.skip.reason}"))
+            if each is not None:
+                each(iid, skipped[-1])
             continue
         rules = evaluate(res, t)
         results.append(_with_rules(res, rules))
+        if each is not None:
+            each(iid, results[-1])
         for ch in sizes.chains[iid]:
             layer_images.setdefault(ch, []).append(iid)
         if progress is not None:

@@ -14,6 +14,7 @@ import re
 import shlex
 from collections.abc import Iterable, Iterator
 
+from inspector.analysis import advice, containerd_findings
 from inspector.analysis import trees as analysis_trees
 from inspector.analysis.results import (
     Category,
@@ -752,6 +753,8 @@ def all_findings(
         groups.add(dangling_layers(inv, sizes, meas))
         if meas.full:
             groups.add(size_mismatches(inv, meas.layer_walks, sizes))
+    if sizes.ctrd is not None:
+        groups.add(containerd_findings.findings(inv, sizes.ctrd))
     groups.add(removing_dirs(inv, meas))
     groups.add(incomplete_layers(inv, meas))
     groups.add(containers(inv, meas, conts))
@@ -759,6 +762,9 @@ def all_findings(
     groups.add(volumes(vols))
     groups.add(dangling_images(images))
     groups.add(large_logs(conts, options.large_log_bytes))
+    groups.add(advice.large_writable_layers(inv, conts, options.large_rw_bytes))
+    groups.add(advice.unbounded_logs(inv, conts))
+    groups.add(advice.plugins(inv, meas))
     groups.add(build_cache(inv))
     groups.add(truncated(inv))
     groups.add(unreadable(inv, meas))

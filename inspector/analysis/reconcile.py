@@ -25,11 +25,41 @@ DESCRIPTIONS = {
     "build_cache": "BuildKit snapshots, layers only its cache holds, its state under buildkit/",
     "orphans": "dirs and staging leftovers nothing references",
     "unused_layers": "layerdb layers no image uses (dangling layers)",
+    "plugins": "managed plugins (docker plugin install): their rootfs and blobs under plugins/",
     "metadata": "image/, overlay2/l, containers' config files, volume metadata",
     "other": "everything else under the root (network/, containerd/, swarm/, …)",
     "inactive": "trees the daemon does not use: another storage driver's data, another data "
     "root (userns-remap)",
 }
+
+
+def dir_categories(inv: Inventory, sizes: Sizes, used: set[str] | None = None) -> dict[str, str]:
+    """Storage dir name → its category, by what owns it (first owner wins; absent: orphans).
+
+    `used`: :meth:`Sizes.used_layers` when the caller has it already.
+    """
+    used = sizes.used_layers() if used is None else used
+    owner: dict[str, str] = {}
+    # A layer only BuildKit's cache holds (its image removed) is build cache: `docker builder
+    # prune` frees it, and `docker system df` counts it there, not under Images.
+    bk_only = sizes.buildkit_only_layers()
+    for ch, layer in inv.layers.items():
+        cat = "unused_layers"
+        if ch in bk_only:
+            cat = "build_cache"
+        elif ch in used:
+            cat = "image_layers"
+        owner.setdefault(layer.cache_id, cat)
+    for m in inv.rw_layers.values():
+        for x in (m.mount_id, m.init_id):
+            if x:
+                owner.setdefault(x, "container_layers")
+    for r in inv.removing_layers:
+        if r.cache_id:
+            owner.setdefault(r.cache_id, "orphans")
+    for k in inv.buildkit.snapshot_keys:
+        owner.setdefault(k, "build_cache")
+    return owner
 
 
 def reconcile(
@@ -51,27 +81,7 @@ def reconcile(
     logs = sum(r.log_size for r in containers)
 
     cats: dict[str, Usage] = {k: Usage(0, 0) for k in DESCRIPTIONS}
-    # Storage dirs, by what owns them (a dir counts once, first owner wins).
-    owner: dict[str, str] = {}
-    # A layer only BuildKit's cache holds (its image removed) is build cache: `docker builder
-    # prune` frees it, and `docker system df` counts it there, not under Images.
-    bk_only = sizes.buildkit_only_layers()
-    for ch, layer in inv.layers.items():
-        cat = "unused_layers"
-        if ch in bk_only:
-            cat = "build_cache"
-        elif ch in used:
-            cat = "image_layers"
-        owner.setdefault(layer.cache_id, cat)
-    for m in inv.rw_layers.values():
-        for x in (m.mount_id, m.init_id):
-            if x:
-                owner.setdefault(x, "container_layers")
-    for r in inv.removing_layers:
-        if r.cache_id:
-            owner.setdefault(r.cache_id, "orphans")
-    for k in inv.buildkit.snapshot_keys:
-        owner.setdefault(k, "build_cache")
+    owner = dir_categories(inv, sizes, used)
     for name, d in inv.storage_dirs.items():
         cat = owner.get(name, "orphans")
         cats[cat] = cats[cat] + sizes.meas.of(d.path)
@@ -88,6 +98,8 @@ def reconcile(
         )
     for s in inv.container_dirs_without_config:
         cats["orphans"] = cats["orphans"] + sizes.meas.of(s.path)
+    for plugin in inv.plugins:
+        cats["plugins"] = cats["plugins"] + sizes.meas.of(plugin.path)
     staged = Usage(0, 0)
     for p in list(inv.layerdb_tmp) + [r.metadata_dir for r in inv.removing_layers]:
         staged = staged + sizes.meas.of(p)
@@ -103,6 +115,8 @@ def reconcile(
         name = os.path.basename(path)
         if name == "buildkit":
             cats["build_cache"] = cats["build_cache"] + u
+        elif name == "plugins":
+            cats["plugins"] = cats["plugins"] + u  # beside the plugins: storage/ (blobs), tmp/
         elif name in ("image", "containers", "volumes") or path == inv.driver_home:
             extra = u
             if name == "image":
@@ -114,6 +128,11 @@ def reconcile(
             cats["other"] = cats["other"] + u
     if inv.driver_home and os.path.dirname(inv.driver_home) != root:
         cats["metadata"] = cats["metadata"] + sizes.meas.of(inv.driver_home)
+    # The dirs on the way to an unused tree's parts deeper in (the containerd root beside a
+    # graphdriver store: its meta.db and runtime state), measured around those parts.
+    for path, u in sizes.meas.usage.items():
+        if os.path.dirname(path) != root and any(p.startswith(path + "/") for p in unused):
+            cats["other"] = cats["other"] + u
     reclaimable = sum(f.bytes for f in findings if f.reclaimable and f.kind != Kind.UNREADABLE)
     categories = tuple(
         Category(name, u.apparent, u.disk, DESCRIPTIONS[name]) for name, u in cats.items()
@@ -131,4 +150,4 @@ def reconcile(
     )
 
 
-__all__ = ["reconcile", "storage_path"]
+__all__ = ["dir_categories", "reconcile", "storage_path"]

@@ -46,6 +46,17 @@ class Kind(StrEnum):
     TRUNCATED = "truncated"
     INACTIVE_ROOT = "inactive_root"
     INACTIVE_DRIVER_DATA = "inactive_driver_data"
+    # Advice from the data (info): see inspector/analysis/advice.py.
+    LARGE_WRITABLE_LAYER = "large_writable_layer"
+    UNBOUNDED_LOG = "unbounded_log"
+    PLUGIN = "plugin"
+    # The containerd image store (see inspector/analysis/containerd_findings.py).
+    ORPHAN_SNAPSHOT = "orphan_snapshot"
+    UNREFERENCED_SNAPSHOT = "unreferenced_snapshot"
+    ORPHAN_CONTENT = "orphan_content"
+    UNREFERENCED_CONTENT = "unreferenced_content"
+    INCOMPLETE_DOWNLOAD = "incomplete_download"
+    MISSING_SNAPSHOT = "missing_snapshot"
 
 
 #: Kinds whose bytes are garbage Docker itself will not free (the audit's "orphan bytes").
@@ -58,6 +69,10 @@ ORPHAN_KINDS = frozenset(
         Kind.CONTAINER_WITHOUT_CONFIG,
         Kind.INACTIVE_ROOT,
         Kind.INACTIVE_DRIVER_DATA,
+        Kind.ORPHAN_SNAPSHOT,
+        Kind.UNREFERENCED_SNAPSHOT,
+        Kind.ORPHAN_CONTENT,
+        Kind.INCOMPLETE_DOWNLOAD,
     }
 )
 
@@ -255,6 +270,9 @@ class Report:
     measurements: Measurements | None = None
     """What measuring found; None when sizes were not measured (``--no-sizes``, first view)."""
     options: Mapping[str, object] = field(default_factory=dict)
+    other_images: tuple[ImageRow, ...] = ()
+    """The images of the image store the daemon does not use (Inventory.other_store), with
+    the numbers of their own store."""
 
     @property
     def measured(self) -> bool:

@@ -119,6 +119,7 @@ def _run_locked(
                 large_log_bytes=settings.max_log_size or pipeline.DEFAULT_LARGE_LOG,
                 # Evidence of which tree the daemon uses (checked readable by the CLI).
                 daemon_config=getattr(ns, "daemon_config", None) or DEFAULT_DAEMON_CONFIG,
+                containerd_root=getattr(ns, "containerd_root", None),
             )
             report = pipeline.run(root_abs, opts)
             inv = report.inventory

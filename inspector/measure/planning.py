@@ -87,11 +87,13 @@ def plan(inv: Inventory) -> list[Job]:
     jobs += [Job(v.path, "_data") for _, v in sorted(inv.volumes.items()) if v.has_dir]
     jobs += [Job(c.dir) for _, c in sorted(inv.containers.items())]
     jobs += [Job(s.path) for s in inv.container_dirs_without_config]
+    jobs += [Job(p.path) for p in inv.plugins]  # plugins/<id>: config and unpacked rootfs
     # Inside image/, which is measured whole too: keep their hard links to themselves.
     jobs += [Job(p, shared=False) for p in inv.layerdb_tmp]
     jobs += [Job(r.metadata_dir, shared=False) for r in inv.removing_layers]
     jobs += _inactive(inv, {j.path for j in jobs})
     own = {j.path for j in jobs}
+    unused = {p for t in inv.root.trees if not t.live for p in t.parts}
     measured_dirs = {os.path.dirname(p) for p in own}
     root = inv.root.path
 
@@ -106,6 +108,12 @@ def plan(inv: Inventory) -> list[Job]:
         if inv.containerd is not None and inv.containerd.root.startswith(path + "/"):
             # containerd/: down to its snapshots, blobs and ingests, measured on their own.
             jobs += beside_jobs(path, ctrd_parts)
+            continue
+        deeper = [p for p in unused if p.startswith(path + "/") and os.path.dirname(p) != path]
+        if deeper:
+            # containerd/ of a graphdriver root: its unused image store is measured whole,
+            # apart (inactive), the rest of the dir around it.
+            jobs += beside_jobs(path, deeper)
             continue
         if path in measured_dirs or path == inv.driver_home:
             # containers/, volumes/, overlay2/: only what is beside the per-ID dirs.

@@ -23,8 +23,13 @@ record. After a daemon restart nothing is in use, so no in-use flag is reported 
 0. While a build runs, a live ``df`` can also differ in *which* twin of an equal-mutable pair
 it lists (the in-use immutable one instead of the mutable one); at rest the rules here match.
 
-Only graphdriver mode is read: with the containerd image store, BuildKit keeps its records in
-``buildkit/containerd-<snapshotter>/metadata_v2.db`` and its snapshots inside containerd.
+With the containerd image store, BuildKit keeps its records in
+``buildkit/containerd-<snapshotter>/metadata_v2.db`` (the same format) and its snapshots inside
+containerd, namespace ``moby`` (BuildKit ``worker/containerd``): each record's snapshot is the
+containerd snapshot key ``cache.snapshot`` (the record ID for a mutable one, a ChainID for a
+layer it unpacked), held by a lease named by the record ID (``cache/manager.go``
+``GetByBlob``/``New``). :func:`to_model_containerd` reads which snapshots those are; the
+records' ``docker system df`` rows are not reported in that mode yet.
 """
 
 from __future__ import annotations
@@ -56,6 +61,7 @@ __all__ = [
     "read_buildkit",
     "shared_record_ids",
     "to_model",
+    "to_model_containerd",
 ]
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -469,6 +475,23 @@ def _rfc3339(when: datetime | None) -> str | None:
     return base + (f".{frac}" if frac else "") + "Z"
 
 
+def _record_chain(state: BuildkitState, rid: str) -> str | None:
+    """The layer a record stands for, looked up as moby's imagerefchecker does (by record ID:
+    the ID itself when it is ``sha256:…``, else its snapshots.db bucket's ``chainid``)."""
+    if rid.startswith("sha256:"):
+        return rid
+    snap = state.snapshots.get(rid)
+    return snap.chain_id if snap is not None else None
+
+
+def _data_dir(state: BuildkitState, key: str) -> str | None:
+    """The graphdriver dir holding snapshot `key`'s data (see BuildkitState.graph_dirs)."""
+    snap = state.snapshots.get(key)
+    if snap is None or not (snap.is_active_key or snap.committed):
+        return None
+    return snap.data_key
+
+
 def to_model(
     root_dir: str, image_diff_ids: Iterable[Sequence[str]] = ()
 ) -> tuple[model.BuildKitInfo, list[Skipped]]:
@@ -496,6 +519,8 @@ def to_model(
             created=_rfc3339(r.created_at),
             usage_count=r.usage_count,
             parents=r.parents,
+            chain_id=_record_chain(state, r.id),
+            data_dir=_data_dir(state, r.snapshot_key),
         )
         for r in state.listed_records()
     )
@@ -507,3 +532,39 @@ def to_model(
         readable=readable,
     )
     return info, list(state.skipped)
+
+
+def to_model_containerd(
+    root_dir: str, snapshotter: str, cap: int = DEFAULT_CAP
+) -> tuple[model.BuildKitInfo, list[Skipped]]:
+    """Which containerd snapshots BuildKit holds (the containerd image store). Never raises.
+
+    Every record of ``<root_dir>/buildkit/containerd-<snapshotter>/metadata_v2.db``, deleted
+    ones too (BuildKit removes those, with their leases, at its next start): ``snapshot_keys``
+    are their snapshot keys, ``record_ids`` their IDs (the names of their leases). ``readable``
+    is False when the file exists but cannot be read (ownership is then unknown).
+    """
+    path = os.path.join(root_dir, "buildkit")
+    skipped: list[Skipped] = []
+    try:
+        st = lstat_or_none(path)
+    except OSError as e:
+        return model.BuildKitInfo(readable=False), [Skipped(path, e.strerror or str(e))]
+    if st is None:
+        return model.BuildKitInfo(), skipped
+    if not stat.S_ISDIR(st.st_mode):
+        return model.BuildKitInfo(readable=False), [Skipped(path, "not a directory")]
+    md_path = os.path.join(path, f"containerd-{snapshotter}", "metadata_v2.db")
+    md_root = _load(md_path, skipped, cap)
+    records: dict[str, BuildCacheRecord] = {}
+    if md_root is not None:
+        records, skips = parse_cache_records(md_root, None, md_path)
+        skipped.extend(skips)
+    info = model.BuildKitInfo(
+        present=True,
+        snapshot_keys=frozenset(r.snapshot_key for r in records.values()),
+        chain_ids=frozenset(r.chain_id for r in records.values() if r.chain_id),
+        readable=not any(s.path == md_path for s in skipped),
+        record_ids=frozenset(records),
+    )
+    return info, skipped

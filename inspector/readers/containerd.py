@@ -8,7 +8,7 @@ containerd ``core/metadata/buckets.go`` and ``core/snapshots/storage/bolt.go`` (
 
     v1/<namespace>/images/<name>/target/{digest,mediatype,size}, labels/, annotations/
     v1/<namespace>/content/blob/<digest>/{size, labels/}
-    v1/<namespace>/content/ingests/<ref>/…
+    v1/<namespace>/content/ingests/<ref>/{ref (backend ref), expireat, expected}
     v1/<namespace>/snapshots/<snapshotter>/<key>/{name, parent, children/, labels/}
     v1/<namespace>/leases/<id>/{labels/, snapshots/<snapshotter>/<key>, content/<digest>,
                                 ingests/<ref>}
@@ -36,7 +36,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from inspector.errors import ReaderError
-from inspector.model import Lease, Skipped
+from inspector.model import ImageRecord, Lease, Skipped
 from inspector.readers import fs, limits
 from inspector.readers.bbolt import BoltBucket, BoltError, load_bolt
 
@@ -45,6 +45,9 @@ __all__ = [
     "ImageRecord",
     "MetaNamespace",
     "SnapshotRecord",
+    "all_backend_keys",
+    "foreign_blobs",
+    "go_time",
     "namespaces",
     "parse_meta",
     "parse_snapshotter_db",
@@ -77,6 +80,19 @@ def zigzag(raw: bytes) -> int | None:
     return (u >> 1) ^ -(u & 1)
 
 
+#: Seconds from Go's zero time (January 1, year 1, UTC) to the Unix epoch.
+_GO_EPOCH = 62_135_596_800
+
+
+def go_time(raw: bytes | None) -> float | None:
+    """A Go ``time.MarshalBinary`` value (version 1 or 2) as seconds since the epoch."""
+    if raw is None or len(raw) not in (15, 16) or raw[0] not in (1, 2):
+        return None
+    sec = int.from_bytes(raw[1:9], "big", signed=True)
+    nsec = int.from_bytes(raw[9:13], "big")
+    return sec - _GO_EPOCH + nsec / 1e9
+
+
 def _size(raw: bytes | None) -> int | None:
     """A size of meta.db: Go's binary.PutVarint (zigzag; metadata ``encodeInt``), >= 0."""
     n = zigzag(raw) if raw is not None else None
@@ -97,17 +113,6 @@ def _labels(bucket: BoltBucket | None, where: str, notes: list[str]) -> dict[str
 
 
 @dataclass(frozen=True, slots=True)
-class ImageRecord:
-    """``images/<name>``: the name and its target descriptor."""
-
-    name: str
-    digest: str
-    media_type: str
-    size: int | None
-    labels: Mapping[str, str] = field(default_factory=dict)
-
-
-@dataclass(frozen=True, slots=True)
 class SnapshotRecord:
     """One snapshot: meta.db's view, completed by the snapshotter's metadata.db."""
 
@@ -125,6 +130,9 @@ class MetaNamespace:
     blobs: dict[str, tuple[int | None, dict[str, str]]] = field(default_factory=dict)
     """digest → (recorded size, labels)."""
     ingests: tuple[str, ...] = ()
+    ingest_refs: dict[str, float | None] = field(default_factory=dict)
+    """Backend ref of each ingest record (what its ``ingest/<x>/ref`` file says) → when the
+    record expires (seconds since the epoch; None: never)."""
     snapshots: dict[str, SnapshotRecord] = field(default_factory=dict)
     leases: dict[str, Lease] = field(default_factory=dict)
     containers: dict[str, str] = field(default_factory=dict)
@@ -189,7 +197,13 @@ def parse_meta(
         if raw is not None and bsize is None:
             skipped.append(Skipped(f"{where}/content/blob/{dgst}", "size is not a varint >= 0"))
         blobs[dgst] = (bsize, _labels(b.bucket(b"labels"), f"blob {dgst[:19]} labels", notes))
-    ingests = _names(content.bucket(b"ingests") if content is not None else None)
+    ingest_bucket = content.bucket(b"ingests") if content is not None else None
+    ingests = _names(ingest_bucket)
+    ingest_refs: dict[str, float | None] = {}
+    for b in (ingest_bucket or BoltBucket()).buckets().values():
+        bref = b.value(b"ref")
+        if bref:
+            ingest_refs[_text(bref)] = go_time(b.value(b"expireat"))
 
     snapshots: dict[str, SnapshotRecord] = {}
     sbucket = ns.bucket(b"snapshots")
@@ -236,6 +250,7 @@ def parse_meta(
             images=images,
             blobs=blobs,
             ingests=ingests,
+            ingest_refs=ingest_refs,
             snapshots=snapshots,
             leases=leases,
             containers=containers,
@@ -244,6 +259,19 @@ def parse_meta(
         ),
         skipped,
     )
+
+
+def foreign_blobs(root: BoltBucket, namespace: str) -> frozenset[str]:
+    """Digests with a content record in a namespace other than `namespace` (shared files)."""
+    out: set[str] = set()
+    v1 = root.bucket(b"v1")
+    for name, ns in (v1 or BoltBucket()).buckets().items():
+        if name == namespace.encode():
+            continue
+        content = ns.bucket(b"content")
+        blob = content.bucket(b"blob") if content is not None else None
+        out.update(_text(k) for k in (blob or BoltBucket()).buckets())
+    return frozenset(out)
 
 
 def all_backend_keys(root: BoltBucket, snapshotter: str) -> frozenset[str]:

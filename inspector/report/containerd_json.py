@@ -63,4 +63,34 @@ def section(report: Report) -> dict[str, Any] | None:
     }
 
 
-__all__ = ["extend", "section"]
+def other_store(report: Report) -> dict[str, Any] | None:
+    """The top-level ``other_store``: the image store the daemon does not use, its images."""
+    other = report.inventory.other_store
+    if other is None:
+        return None
+    images = []
+    for r in report.other_images:
+        doc: dict[str, Any] = {
+            "id": r.image.id,
+            "tags": list(r.image.tags),
+            "created": r.image.created,
+            "size": r.size,
+            "dangling": r.dangling,
+        }
+        if other.containerd is not None:
+            doc["platforms"] = list(r.image.platforms)
+            doc["content_size"] = r.content_size
+            doc["unpacked_size"] = r.unpacked_size
+        images.append(doc)
+    return {
+        "image_store": other.image_store.value,
+        "storage_driver": other.storage_driver,
+        "path": other.path,
+        "live": False,
+        "evidence": other.evidence,
+        "images": images,
+        "skipped": [{"path": s.path, "reason": s.reason} for s in other.skipped],
+    }
+
+
+__all__ = ["extend", "other_store", "section"]

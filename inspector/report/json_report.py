@@ -255,6 +255,9 @@ def to_dict(report: Report, generated_at: dt.datetime | None = None) -> dict[str
     if ctrd is not None:  # the containerd store (absent from a graphdriver report)
         containerd_json.extend(report, images, layers)
         doc["containerd"] = ctrd
+    other = containerd_json.other_store(report)
+    if other is not None:  # both stores hold images: the one the daemon does not use
+        doc["other_store"] = other
     return json_safe(doc)  # type: ignore[no-any-return]
 
 

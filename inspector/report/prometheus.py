@@ -132,6 +132,35 @@ class AuditCollector(Collector):
         reclaim.add([root], t.reclaimable)
         yield reclaim.metric
 
+        if t.containerd:
+            # The containerd image store keeps every layer twice: compressed, unpacked.
+            ctrd = t.containerd
+            content = fam(
+                "containerd_content_bytes",
+                "Bytes of the containerd content store's blobs with a record (compressed "
+                "layers, manifests, configs).",
+            )
+            content.add([root], ctrd.get("content_bytes", 0))
+            snaps = fam(
+                "containerd_snapshot_bytes",
+                "containerd's usage of its snapshots (unpacked layers, containers' writable "
+                "layers), by what they are.",
+                ["kind"],
+            )
+            snaps.add([root, "all"], ctrd.get("snapshot_bytes", 0))
+            snaps.add([root, "image"], ctrd.get("image_snapshot_bytes", 0))
+            twice = fam(
+                "containerd_stored_twice_bytes",
+                "Image layers kept both as a compressed blob and as an unpacked snapshot: the "
+                "bytes of each copy.",
+                ["copy"],
+            )
+            twice.add([root, "compressed"], ctrd.get("stored_twice_compressed_bytes", 0))
+            twice.add([root, "unpacked"], ctrd.get("stored_twice_unpacked_bytes", 0))
+            yield content.metric
+            yield snaps.metric
+            yield twice.metric
+
         if r.fs is not None:
             fs = fam(
                 "filesystem_used_ratio",

@@ -7,11 +7,11 @@ from datetime import UTC, datetime
 import humanize
 
 from inspector import __version__
-from inspector.analysis import dockerdf
+from inspector.analysis import dockerdf, filters
 from inspector.analysis.results import Report
 from inspector.ids import short
 from inspector.model import BuildCacheRecord
-from inspector.report import trees_text
+from inspector.report import containerd_text, trees_text
 from inspector.textsafe import clean
 
 _NEVER = datetime.min.replace(tzinfo=UTC)
@@ -58,8 +58,9 @@ def _cache_order(r: BuildCacheRecord) -> tuple[bool, datetime, str]:
     return (when is not None, when or _NEVER, r.id)
 
 
-def render(report: Report, top: int = 10) -> str:
-    """The whole text report."""
+def render(report: Report, top: int = 10, view: filters.View | None = None) -> str:
+    """The whole text report; `view`: ``--filter`` and ``--sort`` of its object tables."""
+    sel = filters.select(report, view or filters.View())
     inv = report.inventory
     info = inv.root
     out: list[str] = []
@@ -103,15 +104,21 @@ def render(report: Report, top: int = 10) -> str:
     out += _table(["TYPE", "TOTAL", "ACTIVE", "SIZE", "RECLAIMABLE"], rows, {1, 2, 3, 4})
     listed = [r for r in report.images if not r.intermediate]
     bk = inv.buildkit.records
-
-    if report.images:
+    if view is not None and view.filters:
         out.append("")
+        shown = ", ".join(f"{k}={clean(v)}" for k, v in view.filters)
+        out.append(f"Filtered with {shown}; sorted by {view.sort}")
+        out += sel.notes
+
+    if report.images and sel.images is not None:
+        out.append("")
+        matched = f"; {len(sel.images)} match the filters" if view and view.filters else ""
         out.append(
             f"Images ({len(listed)} listed by docker images, "
-            f"{len(report.images) - len(listed)} intermediate)"
+            f"{len(report.images) - len(listed)} intermediate{matched})"
         )
         rows = []
-        for r in sorted(listed, key=lambda r: (-r.size, r.image.id)):
+        for r in sel.images:
             name = ", ".join(clean(x) for x in r.image.tags) or (
                 "<none> (dangling)" if r.dangling else "<none>"
             )
@@ -131,11 +138,12 @@ def render(report: Report, top: int = 10) -> str:
             rows,
             {3, 4, 5, 6},
         )
-    if report.containers:
+    out += containerd_text.other_store_lines(report)
+    if report.containers and sel.containers is not None:
         out.append("")
         out.append("Containers")
         rows = []
-        for cr in sorted(report.containers, key=lambda r: (-(r.size_rw or 0), r.container.id)):
+        for cr in sel.containers:
             ctr = cr.container
             rows.append(
                 [
@@ -153,11 +161,11 @@ def render(report: Report, top: int = 10) -> str:
             rows,
             {4, 5, 6},
         )
-    if report.volumes:
+    if report.volumes and sel.volumes is not None:
         out.append("")
         out.append("Volumes")
         rows = []
-        for vr in sorted(report.volumes, key=lambda r: (-(r.size or 0), r.volume.name)):
+        for vr in sel.volumes:
             v = vr.volume
             name = clean(v.name)
             rows.append(

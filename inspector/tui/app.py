@@ -12,10 +12,9 @@ run it in the terminal.
 
 from __future__ import annotations
 
+import dataclasses
 import os
-import threading
-from collections.abc import Callable
-from typing import TypeVar
+import time
 
 from textual import work
 from textual.app import App
@@ -24,55 +23,29 @@ from textual.message import Message
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from inspector import pipeline
+from inspector.analysis.efficiency import ImageEfficiency
 from inspector.analysis.results import Report
 from inspector.errors import InspectorError, UsageError
+from inspector.model import Skipped
 from inspector.options import DEFAULT_DAEMON_CONFIG, Options
-from inspector.tui.rows import Prepared, prepare
+from inspector.tui.rows import EfficiencyView, Prepared, prepare
 from inspector.tui.safe import inside, t
 from inspector.tui.screens.export import ExportScreen, check_path
 from inspector.tui.screens.help import HelpScreen
+from inspector.tui.screens.image import ImageScreen
 from inspector.tui.screens.main import TABS, MainScreen
+from inspector.tui.threads import POLL, LoadCancelled
+from inspector.tui.threads import interruptible as _interruptible
 from inspector.tui.widgets.status import summary
 
-__all__ = ["InspectorApp", "MeasureFn", "make_app", "run"]
+__all__ = ["POLL", "InspectorApp", "LoadCancelled", "MeasureFn", "make_app", "run"]
 
 MeasureFn = pipeline.MeasureFn
 """How the tree walk is run (``pipeline.measure_root``; tests pass a slow fake)."""
 
-T = TypeVar("T")
-
-#: How often a waiting worker checks whether it was cancelled (seconds).
-POLL = 0.05
-
-
-class LoadCancelled(Exception):
-    """The load worker was cancelled (the user quit while reading or measuring)."""
-
-
-def _interruptible(fn: Callable[[], T], worker: Worker[object]) -> T:
-    """Run `fn` in a daemon thread; give up waiting as soon as `worker` is cancelled.
-
-    A single tree walk (a volume with a million files) can take long between two progress
-    callbacks; this lets `q` return at once. The abandoned daemon thread only reads, stops
-    at its next progress callback, and cannot keep the process alive.
-    """
-    box: dict[str, object] = {}
-
-    def target() -> None:
-        try:
-            box["value"] = fn()
-        except BaseException as e:  # noqa: BLE001 - handed to the waiting worker
-            box["error"] = e
-
-    thread = threading.Thread(target=target, name="docker-inspector-load", daemon=True)
-    thread.start()
-    while thread.is_alive():
-        thread.join(POLL)
-        if worker.is_cancelled:
-            raise LoadCancelled
-    if "error" in box:
-        raise box["error"]  # type: ignore[misc]
-    return box["value"]  # type: ignore[return-value]
+#: Efficiency results are posted to the screen at most this often (seconds): a 500-image
+#: host must not rebuild the Images table 500 times.
+EFFICIENCY_EVERY = 0.25
 
 
 class InspectorApp(App[int]):
@@ -117,6 +90,17 @@ class InspectorApp(App[int]):
             self.size = size
             super().__init__()
 
+    class EfficiencyUpdate(Message):
+        """dive's numbers so far (every result, not only the new ones: a newer update
+        replaces an older one still queued)."""
+
+        def __init__(self, view: EfficiencyView) -> None:
+            self.view = view
+            super().__init__()
+
+        def can_replace(self, message: Message) -> bool:
+            return isinstance(message, InspectorApp.EfficiencyUpdate)
+
     def __init__(
         self,
         root: str | None = None,
@@ -126,12 +110,20 @@ class InspectorApp(App[int]):
         measure: bool = True,
         measure_fn: MeasureFn | None = None,
         daemon_config: str | None = DEFAULT_DAEMON_CONFIG,
+        efficiency: bool = True,
+        containerd_root: str | None = None,
     ) -> None:
         super().__init__()
         if root is None and report is None:
             raise ValueError("give a data root or a report")
         self.root = root
         self.daemon_config = daemon_config
+        self.containerd_root = containerd_root
+        self.efficiency: EfficiencyView | None = (
+            EfficiencyView(running=True) if efficiency else None
+        )
+        """dive's numbers per image as far as computed (None: not computed in this app)."""
+        self._efficiency_started = False
         self.report: Report | None = report
         self.root_label = root_label or root or (report.inventory.root.path if report else "")
         self.measure = measure
@@ -175,7 +167,11 @@ class InspectorApp(App[int]):
                 raise LoadCancelled
             self.post_message(self.LoadProgress(stage, done, total))
 
-        opts = Options(sizes=self.measure, daemon_config=self.daemon_config)
+        opts = Options(
+            sizes=self.measure,
+            daemon_config=self.daemon_config,
+            containerd_root=self.containerd_root,
+        )
         final = _interruptible(
             lambda: pipeline.run(root, opts, progress, first, self.measure_fn), worker
         )
@@ -197,12 +193,70 @@ class InspectorApp(App[int]):
 
     def _show(self, prepared: Prepared, final: bool) -> None:
         self.report = prepared.report
+        prepared.index.efficiency = self.efficiency
         self.main.show_report(prepared)
         if final:
             self.measuring = False
             self.main.status.done(summary(prepared.report, self.root_label))
+            self._start_efficiency(prepared.report)
         else:
             self.main.status.busy("Measuring…")
+
+    # -- efficiency ---------------------------------------------------------------------
+
+    def _start_efficiency(self, report: Report) -> None:
+        """dive's numbers for every image, in the background, once the sizes are shown."""
+        if self.efficiency is None or self._efficiency_started:
+            return
+        self._efficiency_started = True
+        root = self.root or report.inventory.root.given
+        ids = tuple(r.image.id for r in report.images)
+        if not ids or not os.path.isdir(root):
+            # No image, or a report built by hand (tests) without a root to read.
+            self._efficiency_changed(None)
+            return
+        self._efficiency_changed(EfficiencyView(running=True, total=len(ids)))
+        self.compute_efficiency(root, ids)
+
+    @work(thread=True, exclusive=True, group="efficiency", exit_on_error=False)
+    def compute_efficiency(self, root: str, ids: tuple[str, ...]) -> None:
+        """Run ``pipeline.efficiency`` over every image; post what is known as it comes."""
+        worker = get_current_worker()
+        results: dict[str, ImageEfficiency | Skipped] = {}
+        posted = time.monotonic()
+
+        def each(iid: str, result: ImageEfficiency | Skipped) -> None:
+            nonlocal posted
+            if worker.is_cancelled:
+                raise LoadCancelled
+            results[iid] = result
+            if time.monotonic() - posted >= EFFICIENCY_EVERY:
+                posted = time.monotonic()
+                view = EfficiencyView(dict(results), True, len(results), len(ids))
+                self.post_message(self.EfficiencyUpdate(view))
+
+        opts = Options(daemon_config=self.daemon_config, containerd_root=self.containerd_root)
+        _interruptible(lambda: pipeline.efficiency(root, opts, ids=ids, each=each), worker)
+        if worker.is_cancelled:
+            raise LoadCancelled
+        view = EfficiencyView(dict(results), False, len(results), len(ids))
+        self.post_message(self.EfficiencyUpdate(view))
+
+    def on_inspector_app_efficiency_update(self, message: EfficiencyUpdate) -> None:
+        self._efficiency_changed(message.view)
+
+    def _efficiency_changed(self, view: EfficiencyView | None) -> None:
+        """Show new efficiency numbers on the Images tab and on open image pages (None: they
+        are not computed in this app)."""
+        self.efficiency = view
+        for screen in self.screen_stack:
+            if isinstance(screen, MainScreen):
+                if screen.prepared is not None:
+                    screen.prepared.index.efficiency = view
+                    screen.refresh_tab("images")
+            elif isinstance(screen, ImageScreen):
+                screen.ix.efficiency = view
+                screen.refresh_efficiency()
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         """The one place worker failures end up: a notification, never a traceback."""
@@ -217,10 +271,22 @@ class InspectorApp(App[int]):
             text = f"{error.strerror or error}: {error.filename or ''}".rstrip(": ")
         else:
             text = f"internal error: {type(error).__name__}: {error} (please report this)"
-        loading = event.worker.group == "load"
+        group = event.worker.group
+        loading = group == "load"
+        if group == "efficiency":
+            view = self.efficiency or EfficiencyView()
+            self._efficiency_changed(dataclasses.replace(view, running=False, error=text))
         self.notify(
             t(text).plain,  # escaped; markup=False keeps brackets in it literal
-            title="Loading failed" if loading else "Export failed",
+            title=(
+                "Efficiency not computed"
+                if group == "efficiency"
+                else "Browsing failed"
+                if group == "browse"
+                else "Loading failed"
+                if loading
+                else "Export failed"
+            ),
             severity="error",
             markup=False,
             timeout=15,
@@ -310,6 +376,8 @@ def make_app(
     measure: bool = True,
     measure_fn: MeasureFn | None = None,
     daemon_config: str | None = DEFAULT_DAEMON_CONFIG,
+    efficiency: bool = True,
+    containerd_root: str | None = None,
 ) -> InspectorApp:
     """The app over a data root (read and measured in the background) or a ready report.
 
@@ -317,6 +385,10 @@ def make_app(
     reading (tests, screenshots). root_label: how to name the root on screen (default:
     `root` as given). measure: walk the trees after the first display (default True).
     daemon_config: dockerd's config file, evidence of which tree it uses (inspector.trees).
+    efficiency: compute dive's numbers for every image once the sizes are shown (default
+    True; the Images tab fills its WASTED and EFFICIENCY columns as they come).
+    containerd_root: ``--containerd-root``, the containerd root of the image store (None:
+    detected).
     """
     return InspectorApp(
         root,
@@ -325,17 +397,23 @@ def make_app(
         measure=measure,
         measure_fn=measure_fn,
         daemon_config=daemon_config,
+        efficiency=efficiency,
+        containerd_root=containerd_root,
     )
 
 
-def run(root: str, daemon_config: str | None = DEFAULT_DAEMON_CONFIG) -> int:
+def run(
+    root: str,
+    daemon_config: str | None = DEFAULT_DAEMON_CONFIG,
+    containerd_root: str | None = None,
+) -> int:
     """`docker-inspector tui`: check the root, run the app in the terminal, return 0."""
     from inspector import trees
     from inspector.root import open_root
 
     # A missing or unreadable root fails here, as a plain CLI error; the tree checked is the
     # one the report will be about (a userns-remap root under `root`, when that one is used).
-    open_root(trees.locate(root, daemon_config).reported)
-    app = make_app(root, daemon_config=daemon_config)
+    open_root(trees.locate(root, daemon_config).reported, containerd_root)
+    app = make_app(root, daemon_config=daemon_config, containerd_root=containerd_root)
     app.run()
     return app.return_code or 0

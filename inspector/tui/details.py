@@ -12,9 +12,17 @@ from collections.abc import Iterable, Mapping, Sequence
 from rich.console import Group
 from rich.table import Table
 
+from inspector.analysis.efficiency import ImageEfficiency
 from inspector.analysis.results import Finding
+from inspector.model import Skipped
 from inspector.report.text import short_cache_id
-from inspector.tui.rows import SEVERITY_STYLE, Index, history_for_layers, shared_with
+from inspector.tui.rows import (
+    SEVERITY_STYLE,
+    Index,
+    history_for_layers,
+    percent,
+    shared_with,
+)
 from inspector.tui.safe import Inert, line, short, size, stamp, t
 
 Key = str | Inert
@@ -73,6 +81,7 @@ def image_sections(ix: Index, iid: str) -> list[Section]:
                     f"{size(r.size)} (shared {size(r.shared_size)}, unique {size(r.unique_size)},"
                     f" freed by removing it {size(r.reclaimable)}, on disk {size(r.disk_usage)})",
                 ),
+                ("Efficiency", efficiency_line(ix, iid)),
                 ("Containers", _join(ix.container_name(c) for c in r.containers)),
                 ("Parent", ix.image_name(img.parent) if img.parent else None),
                 ("Children", _join(ix.image_names(r.children))),
@@ -82,7 +91,80 @@ def image_sections(ix: Index, iid: str) -> list[Section]:
             ],
         ),
         ("Labels", _mapping(img.labels)),
+        # After the labels: the list can be long; the Image section has the summary line.
+        *efficiency_sections(ix, iid),
     ]
+
+
+#: Inefficient files listed on an image's page (the largest; `efficiency IMAGE` lists all).
+SHOWN_INEFFICIENT = 50
+
+
+def efficiency_line(ix: Index, iid: str) -> Value:
+    """dive's score and wasted bytes in one line (the inefficient files follow below)."""
+    view = ix.efficiency
+    got = view.of(iid) if view is not None else None
+    if isinstance(got, ImageEfficiency):
+        n = got.inefficient_total
+        files = f", {n} inefficient file{'s' if n != 1 else ''} (below)" if n else ""
+        return f"{percent(got.efficiency_score)} (dive), {size(got.wasted_bytes)} wasted{files}"
+    if view is not None and view.running and got is None:
+        return t("being computed…", "yellow")
+    return None
+
+
+def efficiency_sections(ix: Index, iid: str) -> list[Section]:
+    """dive's numbers for one image and its inefficient files, as far as computed."""
+    view = ix.efficiency
+    if view is None:
+        return []
+    got = view.of(iid)
+    if isinstance(got, Skipped):
+        return [("Efficiency (dive)", [("Not computed", got.reason)])]
+    if not isinstance(got, ImageEfficiency):
+        if view.running:
+            return [("Efficiency (dive)", [("Score", t("being computed…", "yellow"))])]
+        return [("Efficiency (dive)", [("Not computed", view.error or "no result")])]
+    user = got.user_wasted_percent
+    rows: list[tuple[Key, Value]] = [
+        ("Score", f"{percent(got.efficiency_score)}  ({got.efficiency_score!r})"),
+        ("Wasted", f"{size(got.wasted_bytes)} ({got.wasted_bytes} bytes)"),
+        (
+            "User wasted",
+            f"{user * 100:.4f} % of the {size(got.user_size)} above the base layer"
+            if user is not None
+            else "n/a (no layer above the base)",
+        ),
+        ("Size (tar)", f"{size(got.size)} ({got.size} bytes, as docker save writes it)"),
+    ]
+    files: list[tuple[Key, Value]] = [
+        (f.path, f"{f.count} layers, {size(f.bytes)}")
+        for f in got.inefficient_files[:SHOWN_INEFFICIENT]
+    ]
+    more = got.inefficient_total - len(files)
+    if more > 0:
+        files.append(("…", f"{more} more: docker-inspector efficiency {short(iid)} lists them all"))
+    title = f"Inefficient files ({got.inefficient_total}: in 2 layers or more, largest first)"
+    return [
+        ("Efficiency (dive)", rows),
+        (title, files or [("", "none")]),
+    ]
+
+
+def layer_changes_line(ix: Index, iid: str, chain_id: str) -> str | None:
+    """What a layer does to the files below it (from the efficiency numbers), if known."""
+    view = ix.efficiency
+    got = view.of(iid) if view is not None else None
+    if not isinstance(got, ImageEfficiency):
+        return None
+    for c in got.layers:
+        if c.chain_id == chain_id:
+            return (
+                f"{c.added} added ({size(c.added_bytes)}), {c.modified} modified "
+                f"({size(c.modified_bytes)}), {c.removed} removed ({size(c.removed_bytes)})"
+                + ("" if c.source == "tar-split" else f"  [{c.source}]")
+            )
+    return None
 
 
 def image_layer_sections(ix: Index, iid: str, n: int) -> list[Section]:
@@ -101,6 +183,7 @@ def image_layer_sections(ix: Index, iid: str, n: int) -> list[Section]:
                 ("Diff dir", ix.rel(lr.diff_dir) if lr else t("missing from layerdb", "red")),
                 ("Size", size(lr.size) if lr else None),
                 ("Shared with", _join(shared_with(ix, iid, chain_id)) or "no other image"),
+                ("Changes", layer_changes_line(ix, iid, chain_id)),
             ],
         )
     ]
@@ -126,6 +209,18 @@ def layer_sections(ix: Index, chain_id: str) -> list[Section]:
         lower.append((f"lower {i + 1}", value))
     dir_state = None if r.dir_exists else t("the storage dir does not exist", "red")
     measured = size(r.measured_size) if r.measured_size is not None else None
+    chain_title = "Lower chain (nearest parent first)"
+    id_label = "Cache ID"
+    if inv.containerd is not None:
+        # A snapshot: its parents are snapshots (keys), not overlay2 short links.
+        chain_title, id_label = "Parent snapshots (nearest first)", "Snapshot ID"
+        snaps = inv.containerd.snapshots
+        cur = snaps[chain_id].parent if chain_id in snaps else None
+        while cur and len(lower) < 128:
+            p = snaps.get(cur)
+            what = f"{p.kind}, dir {p.snapshot_id}" if p is not None else "missing"
+            lower.append((f"parent {len(lower) + 1}", f"{cur}  ({what})"))
+            cur = p.parent if p is not None else None
     return [
         (
             "Layer",
@@ -133,7 +228,7 @@ def layer_sections(ix: Index, chain_id: str) -> list[Section]:
                 ("Chain ID", layer.chain_id),
                 ("Diff ID", layer.diff_id),
                 ("Parent", layer.parent),
-                ("Cache ID", layer.cache_id),
+                (id_label, layer.cache_id),
                 ("Diff dir", ix.rel(r.diff_dir)),
                 ("Storage dir", ix.rel(r.storage_dir)),
                 ("Problem", dir_state),
@@ -145,7 +240,7 @@ def layer_sections(ix: Index, chain_id: str) -> list[Section]:
                 ("tar-split", None if layer.has_tar_split else t("missing", "yellow")),
             ],
         ),
-        ("Lower chain (nearest parent first)", lower or [("lower", "none: a base layer")]),
+        (chain_title, lower or [("lower", "none: a base layer")]),
         (
             "Used by",
             [

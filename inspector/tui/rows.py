@@ -8,10 +8,12 @@ the widget sorts them for display.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import math
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+from inspector.analysis.efficiency import ImageEfficiency
 from inspector.analysis.results import (
     ContainerRow,
     Finding,
@@ -21,10 +23,11 @@ from inspector.analysis.results import (
     Severity,
     VolumeRow,
 )
-from inspector.model import BuildCacheRecord
+from inspector.measure.browse import Entry as BrowseEntry
+from inspector.model import BuildCacheRecord, Skipped
 from inspector.report.text import short_cache_id
 from inspector.textsafe import clean
-from inspector.tui.safe import Inert, rel, short, size, stamp, t
+from inspector.tui.safe import Inert, line, rel, short, size, stamp, t
 
 SortValue = int | str
 
@@ -67,6 +70,23 @@ class TableData:
     sort_column: int = 0
     """Column sorted by at first."""
     sort_reverse: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class EfficiencyView:
+    """dive's numbers per image as far as the app's efficiency worker got (a snapshot)."""
+
+    results: Mapping[str, ImageEfficiency | Skipped] = field(default_factory=dict)
+    """Image ID → its numbers, or why they could not be computed."""
+    running: bool = False
+    done: int = 0
+    total: int = 0
+    error: str | None = None
+    """Why the worker stopped (None: it did not fail)."""
+
+    def of(self, iid: str) -> ImageEfficiency | Skipped | None:
+        """The result for one image (None: not computed yet, or not at all)."""
+        return self.results.get(iid)
 
 
 Cell = tuple[str | Inert, SortValue]
@@ -113,6 +133,8 @@ class Index:
         self.findings: dict[str, Finding] = {
             finding_key(i): f for i, f in enumerate(report.findings)
         }
+        self.efficiency: EfficiencyView | None = None
+        """dive's numbers as far as computed (None: not computed in this app)."""
 
     def image_name(self, iid: str) -> str:
         """First tag, else `<none>@<short id>` (raw: escape before display)."""
@@ -143,7 +165,9 @@ def finding_key(i: int) -> str:
 def _tags(row: ImageRow) -> str:
     if row.image.tags:
         return ", ".join(row.image.tags)
-    return "<none> (intermediate)" if row.intermediate else "<none>"
+    if row.intermediate:
+        return "<none> (intermediate)"
+    return "<none> (dangling)" if row.dangling else "<none>"
 
 
 IMAGE_COLUMNS = (
@@ -154,15 +178,44 @@ IMAGE_COLUMNS = (
     Column("shared", "SHARED", numeric=True),
     Column("unique", "UNIQUE", numeric=True),
     Column("containers", "CTRS", numeric=True),
-    Column("dangling", "DANGLING"),
+    Column("wasted", "WASTED", numeric=True),
+    Column("efficiency", "EFFICIENCY", numeric=True),
 )
+"""`docker system df -v`'s image columns (the created day only; a dangling image says so in
+its tags), then dive's wasted bytes and efficiency score, filled as they are computed."""
+
+#: Sort values of efficiency cells without numbers (below every number).
+_PENDING, _NONE = -1, -2
+
+
+def percent(score: float) -> str:
+    """dive's efficiency as a percentage, cut (not rounded) to 2 decimals: 100 % is exact."""
+    if score >= 1:
+        return "100 %"
+    return f"{math.floor(score * 10_000) / 100:.2f} %"
+
+
+def efficiency_cells(ix: Index, iid: str) -> tuple[Cell, Cell]:
+    """The WASTED and EFFICIENCY cells of an image: numbers, … while computing, n/a, -."""
+    view = ix.efficiency
+    got = view.of(iid) if view is not None else None
+    if isinstance(got, ImageEfficiency):
+        score = got.efficiency_score
+        return (size(got.wasted_bytes), got.wasted_bytes), (percent(score), round(score * 1e6))
+    if isinstance(got, Skipped):
+        return (t("n/a", "dim"), _NONE), (t("n/a", "dim"), _NONE)
+    if view is not None and view.running:
+        return (t("…", "dim"), _PENDING), (t("…", "dim"), _PENDING)
+    return ("-", _NONE), ("-", _NONE)
 
 
 def images_table(ix: Index) -> TableData:
-    """Images view: like `docker system df -v`, intermediate images included (marked)."""
+    """Images view: like `docker system df -v` (intermediate images too: the view hides them
+    unless asked, as `docker images` does), with dive's numbers."""
     rows = []
     for r in sorted(ix.report.images, key=lambda r: r.image.id):
         tags = _tags(r)
+        wasted, score = efficiency_cells(ix, r.image.id)
         rows.append(
             make_row(
                 r.image.id,
@@ -175,7 +228,8 @@ def images_table(ix: Index) -> TableData:
                     (size(r.shared_size), r.shared_size),
                     (size(r.unique_size), r.unique_size),
                     (str(len(r.containers)), len(r.containers)),
-                    ("yes" if r.dangling else "", int(r.dangling)),
+                    wasted,
+                    score,
                 ],
                 " ".join(r.image.digests),
                 item=r,
@@ -204,10 +258,25 @@ def layer_users(ix: Index, row: LayerRow) -> str:
     return ", ".join(parts)
 
 
+#: The containerd image store's layers are snapshots: their ``fs`` dir and snapshot ID.
+SNAPSHOT_COLUMNS = (
+    Column("chain", "CHAIN ID"),
+    Column("diff_dir", "FS DIR", width=30),
+    Column("link", "SNAPSHOT"),
+    Column("size", "USAGE", numeric=True),
+    Column("disk", "ON DISK", numeric=True),
+    Column("users", "USED BY", width=28),
+)
+
+
 def layers_table(ix: Index) -> TableData:
-    """Layers view: every layerdb layer with its storage dir."""
+    """Layers view: every layerdb layer with its storage dir (containerd: every snapshot of an
+    image layer, with its ``fs`` dir and snapshot ID)."""
+    ctrd = ix.report.inventory.containerd is not None
+    columns = SNAPSHOT_COLUMNS if ctrd else LAYER_COLUMNS
     rows = []
     for r in sorted(ix.report.layers, key=lambda r: r.layer.chain_id):
+        link = r.layer.cache_id if ctrd else (r.link or "")
         diff = ix.rel(r.diff_dir) if r.diff_dir else ""
         shown: str | Inert = diff
         if not r.dir_exists:
@@ -216,11 +285,11 @@ def layers_table(ix: Index) -> TableData:
         rows.append(
             make_row(
                 r.layer.chain_id,
-                LAYER_COLUMNS,
+                columns,
                 [
                     (short(r.layer.chain_id), r.layer.chain_id),
                     (shown, diff),
-                    (r.link or "", r.link or ""),
+                    (link, link),
                     (size(r.size), r.size),
                     (size(r.disk_usage), r.disk_usage),
                     (layer_users(ix, r), users),
@@ -233,7 +302,7 @@ def layers_table(ix: Index) -> TableData:
                 item=r,
             )
         )
-    return TableData("layers", LAYER_COLUMNS, tuple(rows), sort_column=3, sort_reverse=True)
+    return TableData("layers", columns, tuple(rows), sort_column=3, sort_reverse=True)
 
 
 CONTAINER_COLUMNS = (
@@ -517,3 +586,92 @@ BUILDERS = {
 def prepare(report: Report) -> Prepared:
     """Everything the main screen needs to show a report at once (tables come on demand)."""
     return Prepared(Index(report))
+
+
+# --------------------------------------------------------------------------- file browser
+
+MARK_STYLE = {"A": "bold green", "M": "bold yellow", "D": "bold red", "O": "bold magenta"}
+MARK_MEANING = {
+    "A": "added by this layer",
+    "M": "modified: a layer below held this path",
+    "D": "removed: a whiteout deletes this path of the layers below",
+    "O": "opaque dir: hides what the layers below held in it",
+}
+SHARE_WIDTH = 10
+
+
+def _browse_columns(has_disk: bool, marks: bool) -> tuple[Column, ...]:
+    cols = [Column("mark", "CHG")] if marks else []
+    cols.append(Column("size", "SIZE", numeric=True))
+    if has_disk:
+        cols.append(Column("disk", "ON DISK", numeric=True))
+    cols += [
+        Column("share", "SHARE"),
+        Column("items", "ITEMS", numeric=True),
+        Column("name", "NAME", width=60),
+    ]
+    return tuple(cols)
+
+
+def share_bar(value: int, total: int) -> Inert:
+    """`value`'s share of `total`: a percentage and a bar, like ncdu's."""
+    pct = value * 100 / total if total > 0 else 0.0
+    filled = min(SHARE_WIDTH, round(SHARE_WIDTH * pct / 100))
+    if value > 0:
+        filled = max(filled, 1)
+    return line(f"{pct:5.1f} % ", ("█" * filled, "green"), ("░" * (SHARE_WIDTH - filled), "grey35"))
+
+
+def _entry_name(e: BrowseEntry) -> Inert:
+    if e.kind in ("more", "pending"):
+        return t(e.name, "dim italic")
+    shown = t(e.name + ("/" if e.kind == "d" else ""), "bold" if e.kind == "d" else "", width=60)
+    if e.kind == "l":
+        shown.append(" →", "dim")
+    if e.note and e.kind not in ("h", "w"):
+        shown.append(f"  ({e.note})", "dim")
+    return shown
+
+
+def _entry_size(e: BrowseEntry) -> Inert | str:
+    if e.kind == "w":
+        if e.removed_bytes:
+            return t(f"−{size(e.removed_bytes)}", "red")
+        return t("-", "dim")
+    if e.kind == "pending":
+        return ""
+    text = size(e.size)
+    return t(text + "…", "yellow") if not e.complete else text
+
+
+def browse_table(
+    entries: Sequence[BrowseEntry], total: int, *, has_disk: bool, marks: bool
+) -> TableData:
+    """One dir of the file browser: its entries, largest first (by the tree's apparent size).
+
+    `total`: the dir's size, for the SHARE column. Whiteout rows show what they remove (in
+    red, negative: those bytes stay in the layers below) and sort as 0 bytes.
+    """
+    columns = _browse_columns(has_disk, marks)
+    rows: list[Row] = []
+    seen: set[str] = set()
+    for e in entries:
+        key = "\0" + e.kind if e.node is None else e.name
+        while key in seen:  # a tar may name one path twice: keys must stay unique
+            key += "\0"
+        seen.add(key)
+        is_dir = e.kind in ("d", "more")
+        cells: list[Cell] = []
+        if marks:
+            cells.append((t(e.mark, MARK_STYLE.get(e.mark, "")), e.mark))
+        cells.append((_entry_size(e), e.size))
+        if has_disk:
+            cells.append(("" if e.kind == "pending" else size(e.disk), e.disk))
+        cells += [
+            ("" if e.kind == "pending" else share_bar(e.size, total), e.size),
+            (str(e.items) if is_dir else "", e.items if is_dir else -1),
+            (_entry_name(e), e.name.lower() if e.node is not None else "\uffff" + e.name),
+        ]
+        rows.append(make_row(key, columns, cells, e.note, item=e))
+    sort = 1 if marks else 0
+    return TableData("entries", columns, tuple(rows), sort_column=sort, sort_reverse=True)

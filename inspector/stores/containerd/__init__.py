@@ -25,8 +25,10 @@ resolved beneath it, never through a symlink.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import stat
+import time
 from collections.abc import Iterator
 
 from inspector.errors import ReaderError
@@ -34,6 +36,7 @@ from inspector.ids import DIGEST
 from inspector.model import (
     ContainerdData,
     ContentBlob,
+    Ingest,
     Inventory,
     Layer,
     RootInfo,
@@ -42,11 +45,13 @@ from inspector.model import (
     Snapshot,
     StorageDir,
 )
-from inspector.readers import fs
+from inspector.readers import fs, limits
 from inspector.readers.bbolt import BoltError, load_bolt
 from inspector.readers.containerd import (
     BackendSnapshot,
     MetaNamespace,
+    all_backend_keys,
+    foreign_blobs,
     namespaces,
     parse_meta,
     parse_snapshotter_db,
@@ -152,12 +157,42 @@ def _snapshot_dirs(home: str) -> tuple[dict[str, StorageDir], list[Skipped]]:
     return dirs, skipped
 
 
-def _ingests(content_dir: str) -> tuple[tuple[str, ...], list[Skipped]]:
+#: An ingest's ``ref`` file is a name (a few hundred bytes at most in practice).
+REF_CAP = 4096
+
+
+def _ingests(content_dir: str) -> tuple[dict[str, Ingest], list[Skipped]]:
+    """``ingest/<x>``: each partial download's ref, bytes received and expected (lstat/reads)."""
     ingest = os.path.join(content_dir, "ingest")
     try:
-        return tuple(os.path.join(ingest, n) for n in fs.list_dir(ingest)), []
+        names = fs.list_dir(ingest)
     except ReaderError as e:
-        return (), [Skipped(ingest, str(e))]
+        return {}, [Skipped(ingest, str(e))]
+    out: dict[str, Ingest] = {}
+    skipped: list[Skipped] = []
+    for name in names:
+        path = os.path.join(ingest, name)
+        try:
+            st = fs.lstat_or_none(path)
+        except ReaderError as e:
+            skipped.append(Skipped(path, str(e)))
+            continue
+        if st is None:
+            continue  # finished (renamed into blobs/) while we read
+        ref = ""
+        data: int | None = None
+        total: int | None = None
+        if stat.S_ISDIR(st.st_mode):
+            try:
+                ref = limits.cut(fs.read_optional_text(os.path.join(path, "ref"), REF_CAP) or "")
+                raw_total = fs.read_optional_text(os.path.join(path, "total"))
+                total = fs.parse_decimal(raw_total) if raw_total else None
+                dst = fs.lstat_or_none(os.path.join(path, "data"))
+                data = dst.st_size if dst is not None and stat.S_ISREG(dst.st_mode) else None
+            except (OSError, ReaderError) as e:
+                skipped.append(Skipped(path, str(e)))
+        out[path] = Ingest(path=path, ref=ref, mtime=st.st_mtime, data=data, total=total)
+    return out, skipped
 
 
 def _snapshots(meta: MetaNamespace, backend: dict[str, BackendSnapshot]) -> dict[str, Snapshot]:
@@ -198,11 +233,15 @@ class ContainerdStore:
         meta_path = os.path.join(root, META_DB)
         meta = MetaNamespace()
         others: tuple[str, ...] = ()
+        known: frozenset[str] | None = None  # every namespace's backend keys (None: unread)
+        shared_blobs: frozenset[str] = frozenset()
         try:
             tree = load_bolt(meta_path)
             meta, sk = parse_meta(tree, meta_path, NAMESPACE, snapshotter)
             skipped += sk
             others = tuple(n for n in namespaces(tree) if n != NAMESPACE)
+            known = all_backend_keys(tree, snapshotter)
+            shared_blobs = foreign_blobs(tree, NAMESPACE)
         except FileNotFoundError:
             skipped.append(Skipped(meta_path, "missing: no containerd metadata to read"))
         except BoltError as e:
@@ -220,14 +259,21 @@ class ContainerdStore:
         content_dir = os.path.join(root, CONTENT)
         blobs, sk = _blobs(content_dir, meta.blobs)
         skipped += sk
-        ingests, sk = _ingests(content_dir)
+        ingest_info, sk = _ingests(content_dir)
         skipped += sk
         home = os.path.join(sdir, "snapshots")
         dirs, sk = _snapshot_dirs(home)
         skipped += sk
         snapshots = _snapshots(meta, backend)
         mine = {s.snapshot_id for s in snapshots.values() if s.snapshot_id}
-        foreign = frozenset(b.id for b in backend.values() if b.id not in mine)
+        # A snapshot of the snapshotter that no namespace of meta.db names was lost by the
+        # metadata layer; without a readable meta.db nothing can be said, so all are foreign.
+        untracked = {
+            b.id: b.backend_key
+            for b in backend.values()
+            if known is not None and b.backend_key not in known and b.id not in mine
+        }
+        foreign = frozenset(b.id for b in backend.values() if b.id not in mine) - set(untracked)
 
         reader = BlobReader(content_dir, lambda d: d in meta.blobs)
         images = read_images(meta.images, reader)
@@ -285,8 +331,13 @@ class ContainerdStore:
             foreign_snapshot_ids=foreign,
             leases=meta.leases,
             containers=meta.containers,
-            ingests=ingests,
+            ingests=tuple(ingest_info),
             other_namespaces=others,
+            image_records=meta.images,
+            foreign_blobs=shared_blobs,
+            untracked_snapshots=untracked,
+            ingest_info=ingest_info,
+            ingest_records=meta.ingest_refs,
         )
         return StoreContents(
             images=images,
@@ -299,8 +350,84 @@ class ContainerdStore:
         )
 
     def recheck(self, inv: Inventory, buildkit_keys: BuildkitKeys) -> Inventory:
-        """Nothing is read again yet: a live containerd's half-made work is not re-read."""
-        return inv
+        """Under a live containerd, read again what the first reading may have caught mid-change.
+
+        containerd makes a snapshot's dir (``snapshots/new-*``, renamed to its ID) before the
+        snapshotter's record commits, renames a blob's file out of ``ingest/`` before meta.db
+        records it, and deletes records before dirs and files. So a dir or blob file no record
+        names, and a snapshot record whose dir is gone, are looked at once more after a short
+        pause: records a second reading has for them are taken (they were being made); what is
+        gone by then was being removed. Partial downloads that finished meanwhile are dropped.
+        """
+        data = inv.containerd
+        if data is None:
+            return inv
+        ingest_info = {p: i for p, i in data.ingest_info.items() if fs.exists(p)}
+        if len(ingest_info) != len(data.ingest_info):
+            data = dataclasses.replace(data, ingest_info=ingest_info, ingests=tuple(ingest_info))
+            inv = dataclasses.replace(inv, containerd=data)
+        # A dir only the snapshotter's metadata.db knows may be a removal in progress too.
+        named = _known_ids(data) - set(data.untracked_snapshots)
+        odd_dirs = {n for n in inv.storage_dirs if n not in named}
+        odd_blobs = {
+            d
+            for d, b in data.blobs.items()
+            if b.size is None and b.file_size is not None and d not in data.foreign_blobs
+        }
+        lost = {
+            k
+            for k, s in data.snapshots.items()
+            if s.snapshot_id is not None and s.snapshot_id not in inv.storage_dirs
+        }
+        if not (odd_dirs or odd_blobs or lost):
+            return inv
+        time.sleep(RECHECK_PAUSE_SECONDS)
+        again = self.read(inv.root)
+        d2 = again.containerd
+        if d2 is None:
+            return inv
+        snapshots = dict(data.snapshots)
+        for k, s in d2.snapshots.items():
+            if k not in snapshots and s.snapshot_id in odd_dirs:
+                snapshots[k] = s
+        for k in lost - set(d2.snapshots):
+            del snapshots[k]
+        blobs = dict(data.blobs)
+        for d in odd_blobs:
+            b2 = d2.blobs.get(d)
+            if b2 is not None and b2.size is not None:
+                blobs[d] = dataclasses.replace(b2, file_size=blobs[d].file_size)
+            elif not fs.exists(blobs[d].path):
+                del blobs[d]
+        data = dataclasses.replace(
+            data,
+            snapshots=snapshots,
+            blobs=blobs,
+            foreign_snapshot_ids=data.foreign_snapshot_ids | (d2.foreign_snapshot_ids & odd_dirs),
+            foreign_blobs=data.foreign_blobs | d2.foreign_blobs,
+            untracked_snapshots={
+                i: k for i, k in data.untracked_snapshots.items() if i in d2.untracked_snapshots
+            },
+        )
+        known = _known_ids(data)
+        dirs = {n: d for n, d in inv.storage_dirs.items() if n in known or fs.exists(d.path)}
+        layers = {k: v for k, v in inv.layers.items() if k in snapshots}
+        layers |= {k: v for k, v in again.layers.items() if k not in layers and v.cache_id in dirs}
+        rw = {k: v for k, v in inv.rw_layers.items() if k in snapshots}
+        rw |= {k: v for k, v in again.rw_layers.items() if k not in rw and v.mount_id in dirs}
+        return dataclasses.replace(
+            inv, containerd=data, storage_dirs=dirs, layers=layers, rw_layers=rw
+        )
+
+
+#: How long to wait before reading the store again under a live containerd.
+RECHECK_PAUSE_SECONDS = 0.2
+
+
+def _known_ids(data: ContainerdData) -> set[str]:
+    """Snapshot dir IDs some metadata names (this namespace's, others', the snapshotter's)."""
+    known = {s.snapshot_id for s in data.snapshots.values() if s.snapshot_id}
+    return known | data.foreign_snapshot_ids | set(data.untracked_snapshots)
 
 
 def _chain(parent: str, diff: str) -> str:

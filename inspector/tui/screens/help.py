@@ -21,7 +21,18 @@ KEYS: tuple[tuple[str, str], ...] = (
     ("tab / shift+tab", "move the focus (tab bar, table)"),
     ("↑ ↓ pgup pgdn", "move in a table (home, end too); ← → scroll wide tables"),
     ("enter", "open the highlighted row (image: its layers; others: details)"),
-    ("escape", "back from a detail page; clear the filter"),
+    (
+        "b",
+        "browse files (ncdu-like): a layer (Layers, an image's layers), a container's writable "
+        "layer (Containers), a volume (Volumes)",
+    ),
+    (
+        "  in the browser",
+        "enter: open a dir · backspace: up · s / n: sort by size / name (again: reverse) · "
+        "A added, M modified, D removed (whiteout), O opaque dir",
+    ),
+    ("a", "Images: show intermediate images too, like docker images -a (again: hide)"),
+    ("escape", "back from a detail page or the browser; clear the filter"),
     ("/", "filter the table (type to filter, enter: back to the table, escape: clear)"),
     ("s", "sort by the next column (or click a column header)"),
     ("S", "reverse the sort order (or click the sorted header again)"),

@@ -24,6 +24,7 @@ class ImageScreen(Screen[None]):
         Binding("slash", "filter", "Filter"),
         Binding("s", "sort_next", "Sort"),
         Binding("S", "sort_reverse", "Reverse", show=False),
+        Binding("b", "browse", "Browse", tooltip="Browse the highlighted layer's files"),
     ]
 
     def __init__(self, ix: Index, image_id: str) -> None:
@@ -38,7 +39,7 @@ class ImageScreen(Screen[None]):
             classes="screen-title",
         )
         with VerticalScroll(classes="image-info"):
-            yield Static(render_sections(image_sections(self.ix, self.image_id)))
+            yield Static(render_sections(image_sections(self.ix, self.image_id)), id="image-facts")
         yield ReportTable(id="image-layers")
         yield Static(line(), classes="layer-detail")
         yield Footer()
@@ -75,6 +76,23 @@ class ImageScreen(Screen[None]):
             )
         else:
             self.notify("This layer is missing from the layer database.", markup=False)
+
+    def refresh_efficiency(self) -> None:
+        """New efficiency numbers: the facts (inefficient files) and the layer pane."""
+        self.query_one("#image-facts", Static).update(
+            render_sections(image_sections(self.ix, self.image_id))
+        )
+        cursor = self.query_one(ReportTable).cursor
+        self._show_layer(cursor.item if cursor is not None else None)
+
+    def action_browse(self) -> None:
+        """`b`: the file browser on the highlighted layer."""
+        from inspector.tui.screens.browse import layer_target, open_browser
+
+        cursor = self.query_one(ReportTable).cursor
+        layer = cursor.item if cursor is not None else None
+        if isinstance(layer, ImageLayer):
+            open_browser(self.app, self.ix, layer_target(self.ix, layer.chain_id))
 
     def action_back(self) -> None:
         self.dismiss(None)

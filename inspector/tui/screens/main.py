@@ -89,6 +89,18 @@ class MainScreen(Screen[None]):
         view = self.query_one(f"#{tab}-view", TableView)
         view.show(self.prepared.index, self.prepared.table(tab))
 
+    def refresh_tab(self, tab: str) -> None:
+        """Build a tab's table again (new efficiency numbers): now if shown, else when shown.
+
+        The view keeps its sort, filter and cursor (the columns are the same).
+        """
+        if self.prepared is None:
+            return
+        self.prepared.tables.pop(tab, None)
+        self._stale.add(tab)
+        if self.active_tab == tab:
+            self._fill(tab)
+
     def view(self, tab: str) -> TableView:
         """A tab's view, filled with the current report."""
         self._fill(tab)

@@ -59,7 +59,9 @@ def notes(report: Report) -> Group | None:
                 "This root's images are stored where this tool cannot read them yet.", style="bold"
             )
         )
-    lines += [line(("! ", "bold"), t(n)) for n in info.notes]
+    # Paths under the root are shown relative to it, as everywhere in the app.
+    inside = info.path.rstrip("/") + "/"
+    lines += [line(("! ", "bold"), t(n.replace(inside, ""))) for n in info.notes]
     # Every tree found (remapped roots, other drivers' data) and which one the daemon uses.
     found = trees_view(report)
     if info.other_drivers and found is None:
@@ -118,7 +120,21 @@ def docker_view(report: Report) -> Group:
         table.add_row(t(typ), t(total), t(active), t(used), t(reclaim))
     logs = "unknown" if df.containers.total is None else dockerdf.human_size(report.totals.log_size)
     table.add_row("Logs", "", "", t(logs), "")
-    return Group(line("Docker's view (system df)", style="bold underline"), table)
+    title = line("Docker's view (system df)", style="bold underline")
+    ctrd = report.totals.containerd
+    if not ctrd:
+        return Group(title, table)
+    # The containerd store keeps each layer twice: its compressed blob, its unpacked snapshot.
+    table.add_row("Content", "", "", t(dockerdf.human_size(ctrd.get("content_bytes", 0))), "")
+    twice = line(
+        "  layers stored twice: ",
+        (dockerdf.human_size(ctrd.get("stored_twice_compressed_bytes", 0)), "bold"),
+        " compressed + ",
+        (dockerdf.human_size(ctrd.get("stored_twice_unpacked_bytes", 0)), "bold"),
+        " unpacked",
+        style="dim",
+    )
+    return Group(title, table, twice)
 
 
 def top_findings(ix: Index, limit: int = TOP_FINDINGS) -> Group:

@@ -148,7 +148,11 @@ class ReportTable(Vertical):
             return
         table = self.table
         keep = self.cursor_key
-        rows = [r for r in data.rows if not self.filter_text or r.matches(self.filter_text)]
+        rows = [
+            r
+            for r in data.rows
+            if not self.hidden(r) and (not self.filter_text or r.matches(self.filter_text))
+        ]
         self.shown = self._sorted(rows)
         self._rows_by_key = {r.key: r for r in self.shown}
         table.clear(columns=True)
@@ -181,7 +185,27 @@ class ReportTable(Vertical):
         )
         if self.filter_text:  # typed or pasted: escaped like data
             caption.append("  ·  filter: ").append(self.filter_text, "reverse")
+        extra = self.caption_extra()
+        if extra is not None:
+            caption.append("  ·  ").append_text(extra)
         self.query_one(".caption", Static).update(caption)
+
+    def hidden(self, row: Row) -> bool:
+        """Whether a row is left out whatever the filter (subclasses: e.g. intermediate
+        images until asked for)."""
+        return False
+
+    def caption_extra(self) -> Inert | None:
+        """More for the caption line (subclasses: progress, what is hidden)."""
+        return None
+
+    def refresh_caption(self) -> None:
+        """Draw the caption again (its extra part changed)."""
+        self._update_caption()
+
+    def refresh_rows(self) -> None:
+        """Choose, sort and draw the rows again (what `hidden` leaves out changed)."""
+        self._refresh_rows()
 
     # -- actions ------------------------------------------------------------------------
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from textual.binding import Binding
 from textual.screen import Screen
 
 from inspector.analysis.results import VolumeRow
@@ -11,7 +12,17 @@ from inspector.tui.widgets.views import TableView
 
 
 class VolumesView(TableView):
-    """Volumes and who mounts them."""
+    """Volumes and who mounts them; `b` browses a volume's files."""
+
+    BINDINGS = [Binding("b", "browse", "Browse", tooltip="Browse the volume's files")]
+
+    def action_browse(self) -> None:
+        """`b`: the file browser on the highlighted volume's _data."""
+        from inspector.tui.screens.browse import open_browser, volume_target
+
+        r = self.cursor.item if self.cursor is not None else None
+        if isinstance(r, VolumeRow) and self.index is not None:
+            open_browser(self.app, self.index, volume_target(self.index, r.volume.name))
 
     def build(self, ix: Index) -> TableData:
         return volumes_table(ix)
