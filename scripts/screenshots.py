@@ -15,14 +15,19 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
+from textual.pilot import Pilot  # noqa: E402
+
 from inspector.analysis.results import Report  # noqa: E402
-from inspector.tui.app import make_app  # noqa: E402
+from inspector.tui.app import InspectorApp, make_app  # noqa: E402
 from inspector.tui.sample import stable_report  # noqa: E402
+from inspector.tui.screens.browse import BrowseScreen  # noqa: E402
 
 #: file name (without .svg) → keys pressed from the start, and the picture's title.
 SHOTS: dict[str, tuple[list[str], str]] = {
@@ -35,6 +40,38 @@ SHOTS: dict[str, tuple[list[str], str]] = {
     "findings": (["6"], "Findings (6)"),
     "help": (["question_mark"], "Keys (?)"),
 }
+
+#: The file browser (b) on app:2's top layer, inside its /app dir: marks and a whiteout.
+BROWSE = ("browse", "File browser (b on a layer, a container or a volume)")
+
+
+async def until(pilot: Pilot[InspectorApp], cond: Callable[[], bool], timeout: float = 30) -> None:
+    end = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() > end:
+            raise SystemExit("screenshots: the app did not get there in time")
+        await pilot.pause(0.05)
+
+
+async def shoot_browser(report: Report, label: str, out: Path, size: tuple[int, int]) -> Path:
+    top = next(r for r in report.images if "app:2" in r.image.tags).chain[-1]
+    app = make_app(report=report, root_label=label)
+    app.animation_level = "none"
+    async with app.run_test(size=size) as pilot:
+        await until(pilot, lambda: app.report is not None and not app.measuring)
+        await pilot.press("3")
+        layers = app.main.view("layers")
+        layers.table.move_cursor(row=[r.key for r in layers.shown].index(top))
+        await pilot.press("b")
+        await until(pilot, lambda: isinstance(app.screen, BrowseScreen))
+        screen = app.screen
+        assert isinstance(screen, BrowseScreen)
+        await until(pilot, lambda: screen.ftree.done and screen.ftree.marked)
+        await pilot.press("enter")
+        await pilot.pause()
+        path = out / f"{BROWSE[0]}.svg"
+        path.write_text(app.export_screenshot(title=f"docker-inspector: {BROWSE[1]}"), "utf-8")
+    return path
 
 
 async def shoot(report: Report, label: str, out: Path, size: tuple[int, int]) -> list[Path]:
@@ -50,6 +87,7 @@ async def shoot(report: Report, label: str, out: Path, size: tuple[int, int]) ->
             path = out / f"{name}.svg"
             path.write_text(app.export_screenshot(title=f"docker-inspector: {title}"), "utf-8")
             written.append(path)
+    written.append(await shoot_browser(report, label, out, size))
     return written
 
 
