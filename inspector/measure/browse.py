@@ -33,7 +33,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import NamedTuple
 
 from inspector.errors import ReaderError
-from inspector.measure.dirfd import MAX_OPEN_DIRS, DirNode, DirWalk, Swapped
+from inspector.measure.dirfd import MAX_OPEN_DIRS, DirNode, DirWalk, Swapped, opaque_dir
 from inspector.measure.walker import PATH_MAX
 from inspector.model import TarEntry
 from inspector.readers import fs
@@ -59,7 +59,6 @@ WHITEOUT = "w"
 MOUNT = "m"
 TOO_DEEP = "p"
 
-_OPAQUE_XATTRS = ("trusted.overlay.opaque", "user.overlay.opaque")
 _WH = ".wh."
 _WH_META = ".wh..wh."
 _OPQ = ".wh..wh..opq"
@@ -342,16 +341,6 @@ class _Dir(DirNode):
         self.blocks = 0
 
 
-def _opaque(fd: int) -> bool:
-    for attr in _OPAQUE_XATTRS:
-        try:
-            if os.getxattr(fd, attr) == b"y":
-                return True
-        except OSError:
-            continue
-    return False
-
-
 def _finish(tree: FileTree, node: FileNode) -> None:
     """`node` is listed and its dirs are done: add it to its parent, and so on upwards."""
     cur: FileNode | None = node
@@ -451,7 +440,7 @@ def walk(
                 continue
             assert fd is not None
             w.done_with_parent(d)
-            if overlay and _opaque(fd):
+            if overlay and opaque_dir(fd):
                 fn.mark = "O"
             try:
                 names = os.listdir(fd)

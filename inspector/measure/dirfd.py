@@ -105,3 +105,19 @@ class Swapped(Exception):
     def __init__(self, path: str) -> None:
         super().__init__(path)
         self.path = path
+
+
+#: overlayfs marks an opaque dir (it hides everything below it) with one of these xattrs,
+#: ``trusted.`` as root, ``user.`` in rootless and userxattr mounts.
+OPAQUE_XATTRS = ("trusted.overlay.opaque", "user.overlay.opaque")
+
+
+def opaque_dir(fd: int) -> bool:
+    """Whether the dir open as `fd` is an overlayfs opaque dir (read by fd: no path lookup)."""
+    for attr in OPAQUE_XATTRS:
+        try:
+            if os.getxattr(fd, attr) == b"y":
+                return True
+        except OSError:
+            continue
+    return False

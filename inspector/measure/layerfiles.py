@@ -26,7 +26,7 @@ from collections.abc import Iterator
 
 from inspector.errors import ReaderError
 from inspector.measure import effcache
-from inspector.measure.dirfd import MAX_OPEN_DIRS, DirNode, DirWalk, Swapped
+from inspector.measure.dirfd import MAX_OPEN_DIRS, DirNode, DirWalk, Swapped, opaque_dir
 from inspector.measure.effcache import EfficiencyCache, chain_identity
 from inspector.model import (
     SOURCE_DIFF_WALK,
@@ -40,21 +40,10 @@ from inspector.readers import fs
 from inspector.stores.graphdriver.tarsplit import MAX_ENTRIES, read_entries
 
 TAR_SPLIT = "tar-split.json.gz"
-_OPAQUE_XATTRS = ("trusted.overlay.opaque", "user.overlay.opaque")
 
 
 def _bkey(name: str) -> bytes:
     return name.encode("utf-8", "surrogateescape")
-
-
-def _opaque(fd: int) -> bool:
-    for attr in _OPAQUE_XATTRS:
-        try:
-            if os.getxattr(fd, attr) == b"y":
-                return True
-        except OSError:
-            continue
-    return False
 
 
 def walk_diff(path: str, max_entries: int = MAX_ENTRIES) -> tuple[TarEntry, ...]:
@@ -104,7 +93,7 @@ def walk_diff(path: str, max_entries: int = MAX_ENTRIES) -> tuple[TarEntry, ...]
             w.done_with_parent(node)
             if rel:
                 entries.append(TarEntry(rel + "/", 0, "d"))
-                if _opaque(fd):
+                if opaque_dir(fd):
                     entries.append(TarEntry(rel + "/.wh..wh..opq", 0, "f"))
             try:
                 names = sorted(os.listdir(fd), key=_bkey)
