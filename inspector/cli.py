@@ -11,7 +11,7 @@ import contextlib
 import os
 import sys
 from collections.abc import Iterator, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 from inspector import __version__
 
@@ -49,6 +49,35 @@ def _count(option: str, text: str) -> int:
     if n < 1:
         raise UsageError(f"{option} {n}: must be at least 1")
     return n
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, with its errors as one `docker-inspector: error: …` line (exit 2) like every
+    other usage error, instead of the whole usage block; --help is unchanged.
+
+    Subparsers are made of the same class (add_subparsers' default), so theirs are too.
+    """
+
+    def error(self, message: str) -> NoReturn:
+        raise _usage(self.prog.removeprefix(PROG).strip() or None, message)
+
+
+def _usage(command: str | None, message: str) -> UsageError:
+    """A usage error about `command` (None: the top level), pointing at its --help."""
+    text = " ".join(message.split())  # argparse's messages are one line; make sure
+    if command is None:
+        return UsageError(f"{text} (see: {PROG} --help)")
+    return UsageError(f"{command}: {text} (see: {PROG} {command} --help)")
+
+
+def _size(option: str, text: str) -> int:
+    """Bytes from a SIZE option, else a one-line usage error naming the option."""
+    from inspector.units import parse_size
+
+    try:
+        return parse_size(text)
+    except UsageError as e:
+        raise UsageError(f"{option}: {e}") from None
 
 
 def _add_root(p: argparse.ArgumentParser, top: bool = False) -> None:
@@ -93,7 +122,7 @@ def build_parser(command: str | None = "audit") -> argparse.ArgumentParser:
     when `command` is the audit (the default: the full parser), so `--version` or `report`
     does not pay for importing them.
     """
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog=PROG,
         description="Explain every byte of a Docker data root, offline and read-only.",
         epilog=EPILOG,
@@ -439,7 +468,6 @@ def _write(text: str, output: str | None, roots: Sequence[str]) -> None:
 def run_report(ns: argparse.Namespace, root: str) -> int:
     """`report`: run the pipeline, render, print."""
     from inspector import pipeline
-    from inspector.units import parse_size
 
     if ns.full and ns.no_sizes:
         raise UsageError("--full walks every tree; it cannot be combined with --no-sizes")
@@ -453,8 +481,8 @@ def run_report(ns: argparse.Namespace, root: str) -> int:
         sizes=not ns.no_sizes,
         full=ns.full,
         cache=not ns.no_cache,
-        large_log_bytes=parse_size(ns.large_log),
-        large_rw_bytes=parse_size(ns.large_rw),
+        large_log_bytes=_size("--large-log", ns.large_log),
+        large_rw_bytes=_size("--large-rw", ns.large_rw),
         containerd_root=getattr(ns, "containerd_root", None),
         daemon_config=daemon_config(ns),
     )
@@ -519,18 +547,29 @@ def run_tui(root: str, config: str | None = None, containerd_root: str | None = 
     """`tui`: the interactive app (`config`: the daemon config, default the usual file;
     `containerd_root`: ``--containerd-root``)."""
     from inspector.options import DEFAULT_DAEMON_CONFIG
+    from inspector.tui import loader
+
+    config = config or DEFAULT_DAEMON_CONFIG
+    # Forked before Textual is imported: the root is read on one core while the app starts
+    # on the other (see inspector.tui.loader).
+    prefetch = loader.start(root, config, containerd_root)
     from inspector.tui.app import run
 
-    return run(root, config or DEFAULT_DAEMON_CONFIG, containerd_root)
+    return run(root, config, containerd_root, prefetch)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the docker-inspector command."""
     parser = build_parser(_command_in(sys.argv[1:] if argv is None else argv))
     try:
-        ns = parser.parse_args(argv)
-    except SystemExit as e:
+        ns, extra = parser.parse_known_args(argv)
+        if extra:  # parse_args would blame the top parser; name the subcommand's help
+            raise _usage(ns.command, f"unrecognized arguments: {' '.join(extra)}")
+    except SystemExit as e:  # --help, --version
         return int(e.code) if isinstance(e.code, int) else ExitCode.USAGE
+    except UsageError as e:
+        error(str(e))
+        return ExitCode.USAGE
     try:
         root = resolve_root(ns)
         config = daemon_config(ns)  # an unreadable --daemon-config is a usage error (exit 2)

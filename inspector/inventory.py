@@ -5,10 +5,12 @@ from __future__ import annotations
 import dataclasses
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from typing import NamedTuple
 
 from inspector import stores, trees
 from inspector.errors import ReaderError
+from inspector.ids import HEX64
 from inspector.model import (
     LIVE_SLACK_SECONDS,
     BuildKitInfo,
@@ -25,11 +27,77 @@ from inspector.readers.buildkit import to_model, to_model_containerd
 from inspector.readers.containers import read_containers, read_one
 from inspector.readers.mounts import mounts_under
 from inspector.readers.plugins import read_plugins
-from inspector.readers.volumes import read_volumes
+from inspector.readers.volumes import NOT_VOLUMES, read_volumes
 from inspector.root import SUPPORTED_DRIVERS, open_root, with_driver, with_store_config
 
 #: Top-level entries of the root with a dedicated reader/category.
 KNOWN_AREAS = ("image", "containers", "volumes", "buildkit")
+
+
+class Glance(NamedTuple):
+    """What four directory listings say about a root, before any metadata file is read.
+
+    Entries found, not objects read: a corrupt entry is counted here and becomes a finding
+    in the report. None where the listing says nothing (the containerd store keeps images
+    and layers elsewhere; a dir that cannot be listed).
+    """
+
+    images: int | None
+    """Image configs in ``image/<driver>/imagedb/content/sha256``."""
+    layers: int | None
+    """ChainID entries in ``image/<driver>/layerdb/sha256``."""
+    containers: int | None
+    """Container dirs in ``containers/``."""
+    volumes: int | None
+    """Volume dirs in ``volumes/`` (``metadata.db`` and ``backingFsBlockDev`` left out)."""
+
+
+def glance(
+    path: str,
+    containerd_root: str | None = None,
+    daemon_config: str | None = DEFAULT_DAEMON_CONFIG,
+) -> Glance:
+    """Count images, layers, containers and volumes from four listings (milliseconds).
+
+    The same tree as :func:`read` (userns-remap root, storage driver); every listing is
+    resolved beneath the root like every other read.
+    """
+    located = trees.locate(path, daemon_config)
+    if located.root is None:
+        return Glance(None, None, None, None)
+    with fs.anchored(located.top):
+        info = open_root(located.reported, containerd_root)
+        info = with_store_config(info, located.config)
+        forced = trees.forced_driver(info, trees.drivers(located))
+        if forced:
+            info = with_driver(info, forced)
+        with fs.anchored(info.path):
+            return _glance(info)
+
+
+def _count(path: str, keep: Callable[[str], bool]) -> int | None:
+    try:
+        return sum(1 for name in fs.list_dir(path) if keep(name))
+    except ReaderError:
+        return None
+
+
+def _glance(info: RootInfo) -> Glance:
+    images = layers = None
+    if info.image_store is ImageStore.GRAPHDRIVER and info.storage_driver:
+        meta = os.path.join(info.path, "image", info.storage_driver)
+        images = _count(os.path.join(meta, "imagedb", "content", "sha256"), _hex64)
+        layers = _count(os.path.join(meta, "layerdb", "sha256"), _hex64)
+    containers = _count(os.path.join(info.path, "containers"), _hex64)
+    volumes = _count(
+        os.path.join(info.path, "volumes"),
+        lambda n: n not in NOT_VOLUMES,
+    )
+    return Glance(images, layers, containers, volumes)
+
+
+def _hex64(name: str) -> bool:
+    return HEX64.fullmatch(name) is not None
 
 
 def _read_buildkit(root: str, images: Mapping[str, Image]) -> tuple[BuildKitInfo, list[Skipped]]:
@@ -81,8 +149,8 @@ def _read(info: RootInfo, started: float) -> Inventory:
     varea = read_volumes(os.path.join(root, "volumes"))
     skipped += varea.skipped
     if contents.containerd is not None:
-        # Its snapshots live in containerd: which of them BuildKit holds.
-        bk, sk = to_model_containerd(root, contents.containerd.snapshotter)
+        # Its snapshots live in containerd: which of them BuildKit holds, and its records.
+        bk, sk = to_model_containerd(root, contents.containerd, contents.images.values())
     else:
         bk, sk = _read_buildkit(root, contents.images)
     skipped += sk

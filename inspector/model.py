@@ -564,6 +564,9 @@ class ManifestRef:
     content: tuple[tuple[str, int], ...] = ()
     """(digest, descriptor size) of every present blob under it, itself first, in the order
     (and with the repeats) of containerd's walk: Docker sums these as the content size."""
+    layers: tuple[str, ...] = ()
+    """The manifest's ``layers`` digests in order, present or not (() when it cannot be
+    read): BuildKit marks a cache record SHARED when its blob chain equals such a list."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -606,6 +609,10 @@ class ContainerdData:
     """The namespace's ``content/ingests`` records (tracked partial downloads): the backend
     ref an ingest dir's ``ref`` file holds (``<namespace>/<n>/<ref>``) → when the record
     expires (seconds since the epoch; None: never)."""
+    meta_mtime: float = 0.0
+    """When meta.db or the snapshotter's metadata.db was last written (0 when unknown): a
+    live containerd removes a snapshot's records first and its dir after (at its next
+    collection, or once its transaction is synced), maybe seconds later."""
 
 
 @dataclass(frozen=True, slots=True)

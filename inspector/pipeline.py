@@ -34,6 +34,7 @@ __all__ = [
     "browse",
     "efficiency",
     "explain",
+    "glance",
     "measure_root",
     "prune_preview",
     "read",
@@ -48,6 +49,13 @@ def read(
 ) -> Inventory:
     """Stage 1: every metadata file of the root (fast: no tree walks)."""
     return inventory.read(root, containerd_root, daemon_config)
+
+
+def glance(root: str, options: Options | None = None) -> inventory.Glance:
+    """Before stage 1: counts of images, layers, containers and volumes from four listings
+    (what a face can show within milliseconds, while the metadata is read)."""
+    opts = options or Options()
+    return inventory.glance(root, opts.containerd_root, opts.daemon_config)
 
 
 def measure_root(

@@ -53,8 +53,9 @@ def test_audit_reads_the_given_containerd_root_and_writes_its_metrics(
 
 
 def test_docker_df_images_row(containerd_scenario: CtrScenario) -> None:
-    """TOTAL = the images docker lists, ACTIVE = those with a container, SIZE = LayersSize,
-    RECLAIMABLE = SIZE - the unique bytes of the active ones (the CLI's arithmetic)."""
+    """TOTAL = the images docker lists, ACTIVE = those with a container, SIZE = moby's
+    ImageDiskUsage, RECLAIMABLE = Size - SharedSize summed over the images without a
+    container (Docker 29's daemon computes the row: moby daemon/disk_usage.go)."""
     sc = containerd_scenario
     report = pipeline.run(str(sc.data_root), pipeline.Options(sizes=False))
     row = dockerdf.docker_df(report).images
@@ -66,6 +67,11 @@ def test_docker_df_images_row(containerd_scenario: CtrScenario) -> None:
     assert row.active == len(used)
     image = sum(u for k, (u, _) in sc.truth.usage.items() if k.startswith("sha256:"))
     assert row.size == image + sum(sc.truth.blob_sizes.values())  # known without a walk
-    unique = sum(r.unique_size for r in report.images if r.image.id in used)
-    assert row.reclaimable == row.size - unique
+    idle = [r for r in report.images if r.listed and r.image.id not in used]
+    assert idle and all(r.size - r.shared_size == r.unique_size for r in idle)
+    assert row.reclaimable == sum(r.unique_size for r in idle)
+    # Not the 20.10 CLI's SIZE - unique bytes of the used ones: the unpacked layers two
+    # unused images share are counted by neither.
+    old_cli = row.size - sum(r.unique_size for r in report.images if r.image.id in used)
+    assert row.reclaimable != old_cli
     assert dockerdf.cells(row)[2] != "unknown"

@@ -12,7 +12,11 @@ the client. Read from docker/cli ``cli/command/formatter/disk_usage.go`` and
   active images, ``Size - SharedSize``. The v29 client instead sums ``Size - SharedSize``
   over the images *without* a container, which leaves out the layers an unused image shares
   with another unused one: 20.10's formula is followed here (it is what Debian's and every
-  client up to 28 prints).
+  client up to 28 prints). The containerd image store exists only on Docker >= 24 and is
+  the default from 29, whose daemon computes the row itself (API 1.52, moby
+  ``daemon/disk_usage.go``): there SIZE is moby's ``ImageDiskUsage`` and RECLAIMABLE the
+  sum of ``Size - SharedSize`` over the images with a runnable manifest and no container;
+  its Build Cache SIZE sums every record, shared ones too (``Builder.DiskUsage``).
 - Containers: TOTAL = all containers; ACTIVE = running, paused or restarting; SIZE = the sum
   of ``SizeRw``; RECLAIMABLE = the sum over the inactive ones. A container Docker cannot
   measure (its walk fails, e.g. a tree deeper than PATH_MAX) has ``SizeRw`` -1, and the CLI
@@ -141,8 +145,14 @@ def _images(report: Report) -> DfRow:
         meta = os.path.join(inv.containerd.root, "io.containerd.metadata.v1.bolt", "meta.db")
         if not info.supported or _unread(inv, meta):
             return DfRow(None, None, None, None)
-        size = report.totals.docker_images_size
-        return DfRow(len(listed), len(active), size, size - sum(r.unique_size for r in active))
+        # Docker 29's daemon computes this row itself (moby daemon/disk_usage.go
+        # imageDiskUsage, API >= 1.52, which the v29 CLI prints): an image with no runnable
+        # manifest has Containers -1 and counts neither as active nor as reclaimable; the
+        # others are active with a container, else reclaimable by Size - SharedSize.
+        counted = [r for r in listed if any(not m.pseudo for m in r.image.manifests)]
+        active = [r for r in counted if r.containers]
+        idle = sum(r.size - r.shared_size for r in counted if not r.containers)
+        return DfRow(len(listed), len(active), report.totals.docker_images_size, idle)
     driver_dir = os.path.join(info.path, "image", info.storage_driver or "")
     if not info.supported or _unread(
         inv,
@@ -217,6 +227,14 @@ def _build_cache(report: Report) -> DfRow:
         return DfRow(None, None, None, None, shows_percent=False)
     records = bk.records
     in_use = sum(1 for r in records if r.in_use)
+    if report.inventory.containerd is not None and report.inventory.root.supported:
+        # Docker 29's daemon sums this row itself (moby builder-next Builder.DiskUsage, API
+        # 1.52): SIZE over every record, shared ones too; RECLAIMABLE the unused unshared.
+        if any(r.size is None for r in records):
+            return DfRow(len(records), in_use, None, None, shows_percent=False)
+        size = sum(r.size or 0 for r in records)
+        free = sum(r.size or 0 for r in records if not r.in_use and not r.shared)
+        return DfRow(len(records), in_use, size, free, shows_percent=False)
     private = [r for r in records if not r.shared]
     if any(r.size is None for r in private):
         return DfRow(len(records), in_use, None, None, shows_percent=False)

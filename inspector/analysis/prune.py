@@ -206,6 +206,22 @@ def preview(report: Report) -> PrunePreview:
                 _system(anonymous_only=False),
             ),
         ]
+    else:
+        # BuildKit's records are listed in this mode, but what containerd's collector frees
+        # once their leases go was not checked against a real Docker 29: said, not guessed.
+        cmds += [
+            PruneCommand(
+                command=c,
+                semantics="containerd image store",
+                what="not replayed: this root uses the containerd image store",
+                supported=False,
+            )
+            for c in (
+                "docker builder prune",
+                "docker builder prune -a",
+                "docker system prune -a --volumes",
+            )
+        ]
     notes: list[str] = []
     unlabelled = sorted(
         v.name

@@ -28,8 +28,9 @@ With the containerd image store, BuildKit keeps its records in
 containerd, namespace ``moby`` (BuildKit ``worker/containerd``): each record's snapshot is the
 containerd snapshot key ``cache.snapshot`` (the record ID for a mutable one, a ChainID for a
 layer it unpacked), held by a lease named by the record ID (``cache/manager.go``
-``GetByBlob``/``New``). :func:`to_model_containerd` reads which snapshots those are; the
-records' ``docker system df`` rows are not reported in that mode yet.
+``GetByBlob``/``New``). :func:`to_model_containerd` reads which snapshots those are and the
+records ``docker system df -v`` lists, with the load and SHARED rules of that mode (BuildKit's
+own image checker: a record's blob chain against the images' manifests).
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ from __future__ import annotations
 import json
 import os
 import stat
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -54,11 +55,15 @@ __all__ = [
     "BuildCacheUsage",
     "BuildkitSnapshot",
     "BuildkitState",
+    "blob_chain",
     "build_cache_usage",
+    "containerd_records",
     "image_chain_ids",
+    "image_layer_keys",
     "parse_cache_records",
     "parse_snapshots",
     "read_buildkit",
+    "shared_in_containerd",
     "shared_record_ids",
     "to_model",
     "to_model_containerd",
@@ -132,6 +137,18 @@ class BuildCacheRecord:
     listed: bool
     """True if ``docker system df -v`` lists it: not deleted, not an equal-mutable duplicate,
     and its snapshot exists (records whose snapshot is gone are dropped at daemon start)."""
+    blob: str | None = None
+    """``cache.blob``: the digest of its compressed layer blob, once one was made."""
+    merge: bool = False
+    """Its parents are ``cache.mergeParents`` (a merge record)."""
+    diff_upper: str | None = None
+    """``cache.upperDiffParent`` (a diff record's upper side)."""
+    diff: bool = False
+    """A diff record (``cache.lowerDiffParent``/``cache.upperDiffParent``)."""
+    committed: bool = False
+    """``snapshot.committed``: an immutable record (else mutable, its snapshot its ID)."""
+    blob_only: bool = False
+    """``cache.blobonly``: its data is only the compressed blob so far (a lazy record)."""
 
     @property
     def short_id(self) -> str:
@@ -329,13 +346,17 @@ def parse_cache_records(
         parent = _str(v.get("cache.parent")) or None
         parents: tuple[str, ...]
         merge = v.get("cache.mergeParents")
+        is_merge = is_diff = False
+        upper = _str(v.get("cache.upperDiffParent")) or None
         if parent:
             parents = (parent,)
         elif isinstance(merge, list) and all(isinstance(p, str) for p in merge):
             parents = tuple(p for p in merge if isinstance(p, str) and p)
+            is_merge = True
         else:
-            diff = (_str(v.get("cache.lowerDiffParent")), _str(v.get("cache.upperDiffParent")))
+            diff = (_str(v.get("cache.lowerDiffParent")), upper)
             parents = tuple(p for p in diff if p)
+            is_diff = bool(parents)
 
         usage = _int(v.get("cache.usageCount"))
         equal_mutable = _str(v.get("cache.equalMutable")) or None
@@ -357,6 +378,12 @@ def parse_cache_records(
             chain_id=_str(v.get("cache.chainID")) or None,
             deleted=deleted,
             listed=exists and not deleted and equal_mutable is None,
+            blob=_str(v.get("cache.blob")) or None,
+            merge=is_merge,
+            diff_upper=upper if is_diff else None,
+            diff=is_diff,
+            committed=v.get("snapshot.committed") is True,
+            blob_only=v.get("cache.blobonly") is True,
         )
     return records, skipped
 
@@ -534,15 +561,173 @@ def to_model(
     return info, list(state.skipped)
 
 
-def to_model_containerd(
-    root_dir: str, snapshotter: str, cap: int = DEFAULT_CAP
-) -> tuple[model.BuildKitInfo, list[Skipped]]:
-    """Which containerd snapshots BuildKit holds (the containerd image store). Never raises.
+def _loads(records: Mapping[str, BuildCacheRecord], data: model.ContainerdData) -> dict[str, bool]:
+    """Which records BuildKit's cache manager loads at start (the rest it deletes).
 
-    Every record of ``<root_dir>/buildkit/containerd-<snapshotter>/metadata_v2.db``, deleted
-    ones too (BuildKit removes those, with their leases, at its next start): ``snapshot_keys``
-    are their snapshot keys, ``record_ids`` their IDs (the names of their leases). ``readable``
-    is False when the file exists but cannot be read (ownership is then unknown).
+    BuildKit ``cache/manager.go`` ``getRecord`` (as vendored by moby 29.7): a deleted record
+    goes; a mutable one (not ``snapshot.committed``, not a merge or diff) needs its snapshot,
+    whose key is its ID; a lazy one (``cache.blobonly``) needs its blob in the content store;
+    an equal-mutable twin whose mutable is gone needs its own snapshot; and every record needs
+    its parents loaded. Immutable snapshots are not looked at.
+    """
+    loaded: dict[str, bool] = {}
+    for rid in records:
+        stack = [rid]
+        while stack and len(stack) <= len(records) + 1:
+            cur = stack[-1]
+            if cur in loaded:
+                stack.pop()
+                continue
+            r = records.get(cur)
+            if r is None:
+                loaded[cur] = False
+                stack.pop()
+                continue
+            deps = [p for p in r.parents if p not in loaded and p not in stack]
+            twin = r.equal_mutable
+            if twin and twin not in loaded and twin not in stack:
+                deps.append(twin)
+            if deps:
+                stack.extend(deps)
+                continue
+            stack.pop()
+            ok = not r.deleted and all(loaded.get(p, False) for p in r.parents)
+            if ok and twin and not loaded.get(twin, False):
+                ok = r.snapshot_key in data.snapshots
+            elif ok and not twin and not r.committed and not (r.merge or r.diff):
+                ok = cur in data.snapshots
+            if ok and r.blob_only and r.blob:
+                b = data.blobs.get(r.blob)
+                ok = b is not None and b.size is not None
+            loaded[cur] = ok
+        for cur in stack:  # a parent loop: Go would recurse until it fails
+            loaded.setdefault(cur, False)
+    return loaded
+
+
+def blob_chain(records: Mapping[str, BuildCacheRecord], rid: str) -> tuple[str, ...]:
+    """BuildKit ``layerDigestChain``: the blob digests of a record's layers, lowest first.
+
+    A layer record: its parent's chain and its own blob (``""`` while it has none); a merge:
+    its parents' chains one after the other; a diff: its own blob, or its upper parent's
+    chain when it has none. Parent loops and missing parents end the chain.
+    """
+    out: list[str] = []
+    todo: list[tuple[str, bool]] = [(rid, False)]
+    seen = 0
+    while todo and seen < 10 * (len(records) + 1):
+        seen += 1
+        cur, expanded = todo.pop()
+        r = records.get(cur)
+        if r is None:
+            continue
+        if expanded:
+            out.append(r.blob or "")
+        elif r.diff:
+            if r.blob is None and r.diff_upper:
+                todo.append((r.diff_upper, False))
+            else:
+                out.append(r.blob or "")
+        elif r.merge:
+            todo.extend((p, False) for p in reversed(r.parents))
+        else:
+            todo.append((cur, True))
+            if r.parent:
+                todo.append((r.parent, False))
+    return tuple(out)
+
+
+def image_layer_keys(images: Iterable[model.Image]) -> frozenset[str]:
+    """The layer lists BuildKit's image checker registers (``snapshot/imagerefchecker``).
+
+    Every present manifest under every image record's target: its ``layers`` digests joined
+    (the whole list only, not its prefixes); an empty list registers nothing.
+    """
+    keys = set()
+    for img in images:
+        for m in img.manifests:
+            if m.present and m.layers:
+                keys.add("".join(m.layers))
+    return frozenset(keys)
+
+
+def shared_in_containerd(
+    records: Mapping[str, BuildCacheRecord], listed: AbstractSet[str], image_keys: AbstractSet[str]
+) -> frozenset[str]:
+    """Listed records ``docker system df -v`` marks SHARED in the containerd image store.
+
+    BuildKit ``markShared`` with its own image checker: a record whose blob chain, joined,
+    is exactly some image manifest's layer list is shared, and so is every ancestor of it.
+    """
+    shared: set[str] = set()
+    for rid in sorted(listed):
+        if rid in shared or "".join(blob_chain(records, rid)) not in image_keys:
+            continue
+        todo = [rid]
+        while todo:
+            cur = todo.pop()
+            if cur in listed and cur not in shared:
+                shared.add(cur)
+                todo.extend(records[cur].parents)
+    return frozenset(shared)
+
+
+def containerd_records(
+    records: Mapping[str, BuildCacheRecord],
+    data: model.ContainerdData,
+    images: Iterable[model.Image] = (),
+) -> tuple[model.BuildCacheRecord, ...]:
+    """The records ``docker system df -v`` lists in the containerd image store (pure).
+
+    Those BuildKit loads (:func:`_loads`) but an equal-mutable twin; SHARED by
+    :func:`shared_in_containerd`; the size from the metadata, else the usage containerd
+    recorded for a committed snapshot (what BuildKit would ask it), else None.
+    """
+    loaded = _loads(records, data)
+    listed = {rid for rid, r in records.items() if loaded.get(rid) and not r.equal_mutable}
+    shared = shared_in_containerd(records, listed, image_layer_keys(images))
+    rows: list[model.BuildCacheRecord] = []
+    for rid in sorted(listed):
+        r = records[rid]
+        snap = data.snapshots.get(r.snapshot_key)
+        size = r.size
+        if size is None and snap is not None and snap.kind == "committed":
+            size = snap.size
+        own = snap is not None and not r.snapshot_key.startswith("sha256:")
+        rows.append(
+            model.BuildCacheRecord(
+                id=rid,
+                snapshot=r.snapshot_key,
+                size=size,
+                record_type=r.record_type,
+                description=r.description,
+                in_use=False,  # only the daemon's memory knows; nothing is in use at rest
+                shared=rid in shared,
+                last_used=_rfc3339(r.last_used_at),
+                created=_rfc3339(r.created_at),
+                usage_count=r.usage_count,
+                parents=r.parents,
+                chain_id=r.snapshot_key if r.snapshot_key.startswith("sha256:") else r.chain_id,
+                data_dir=snap.snapshot_id if own and snap is not None else None,
+            )
+        )
+    return tuple(rows)
+
+
+def to_model_containerd(
+    root_dir: str,
+    data: model.ContainerdData,
+    images: Iterable[model.Image] = (),
+    cap: int = DEFAULT_CAP,
+) -> tuple[model.BuildKitInfo, list[Skipped]]:
+    """BuildKit's state in the containerd image store (Docker 29's default). Never raises.
+
+    ``<root_dir>/buildkit/containerd-<snapshotter>/metadata_v2.db`` holds the records;
+    their snapshots live in containerd (`data`, namespace moby). ``snapshot_keys`` and
+    ``record_ids`` name every record, deleted ones too (BuildKit removes those, with their
+    leases, at its next start: until then they hold their snapshots). ``records`` are those
+    ``docker system df -v`` lists (:func:`containerd_records`). ``readable`` is False when
+    the file exists but cannot be read (ownership is then unknown).
     """
     path = os.path.join(root_dir, "buildkit")
     skipped: list[Skipped] = []
@@ -554,16 +739,18 @@ def to_model_containerd(
         return model.BuildKitInfo(), skipped
     if not stat.S_ISDIR(st.st_mode):
         return model.BuildKitInfo(readable=False), [Skipped(path, "not a directory")]
-    md_path = os.path.join(path, f"containerd-{snapshotter}", "metadata_v2.db")
+    md_path = os.path.join(path, f"containerd-{data.snapshotter}", "metadata_v2.db")
     md_root = _load(md_path, skipped, cap)
     records: dict[str, BuildCacheRecord] = {}
     if md_root is not None:
         records, skips = parse_cache_records(md_root, None, md_path)
         skipped.extend(skips)
+    rows = containerd_records(records, data, images)
     info = model.BuildKitInfo(
         present=True,
         snapshot_keys=frozenset(r.snapshot_key for r in records.values()),
         chain_ids=frozenset(r.chain_id for r in records.values() if r.chain_id),
+        records=rows,
         readable=not any(s.path == md_path for s in skipped),
         record_ids=frozenset(records),
     )

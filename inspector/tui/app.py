@@ -2,7 +2,10 @@
 
 Loading happens in one thread worker running the shared pipeline (inspector.pipeline.run):
 the report of the metadata alone is shown at once, then the trees are walked while progress
-is posted, and the measured report replaces the first one. Workers only post messages;
+is posted, and the measured report replaces the first one. From the command line the
+pipeline's stages run instead in a process forked before Textual was imported
+(inspector.tui.loader, inspector.background): the worker shows what it sends, the root's
+counts first (:meth:`InspectorApp.load_prefetched`). Workers only post messages;
 failures of any worker are turned into a notification in
 :meth:`InspectorApp.on_worker_state_changed`.
 
@@ -25,8 +28,10 @@ from textual.worker import Worker, WorkerState, get_current_worker
 from inspector import pipeline
 from inspector.analysis.efficiency import ImageEfficiency
 from inspector.analysis.results import Report
+from inspector.background import ForkedRun
 from inspector.errors import InspectorError, UsageError
-from inspector.model import Skipped
+from inspector.inventory import Glance
+from inspector.model import Inventory, Measurements, Skipped
 from inspector.options import DEFAULT_DAEMON_CONFIG, Options
 from inspector.tui.rows import EfficiencyView, Prepared, prepare
 from inspector.tui.safe import inside, t
@@ -36,7 +41,8 @@ from inspector.tui.screens.image import ImageScreen
 from inspector.tui.screens.main import TABS, MainScreen
 from inspector.tui.threads import POLL, LoadCancelled
 from inspector.tui.threads import interruptible as _interruptible
-from inspector.tui.widgets.status import summary
+from inspector.tui.widgets.overview import Overview
+from inspector.tui.widgets.status import glance_text, summary
 
 __all__ = ["POLL", "InspectorApp", "LoadCancelled", "MeasureFn", "make_app", "run"]
 
@@ -71,6 +77,13 @@ class InspectorApp(App[int]):
         def __init__(self, prepared: Prepared, final: bool) -> None:
             self.prepared = prepared
             self.final = final
+            super().__init__()
+
+    class Glanced(Message):
+        """Counts from the root's listings, shown until the first report comes."""
+
+        def __init__(self, glance: Glance) -> None:
+            self.glance = glance
             super().__init__()
 
     class LoadProgress(Message):
@@ -112,6 +125,7 @@ class InspectorApp(App[int]):
         daemon_config: str | None = DEFAULT_DAEMON_CONFIG,
         efficiency: bool = True,
         containerd_root: str | None = None,
+        prefetch: ForkedRun | None = None,
     ) -> None:
         super().__init__()
         if root is None and report is None:
@@ -131,6 +145,11 @@ class InspectorApp(App[int]):
         """Replaces the measure stage (tests); None: the pipeline's own."""
         self.measuring = False
         """True while the load worker reads or measures the root."""
+        self.prefetch = prefetch
+        """The forked pipeline run started before Textual was imported (None: read in a
+        thread worker here)."""
+        self.glance: Glance | None = None
+        """The root's counts from its listings, once known (before the first report)."""
 
     def get_default_screen(self) -> MainScreen:
         return MainScreen(self.root_label)
@@ -149,7 +168,10 @@ class InspectorApp(App[int]):
             assert self.root is not None
             self.main.status.busy("Reading metadata…")
             self.measuring = True
-            self.load(self.root)
+            if self.prefetch is not None:
+                self.load_prefetched(self.prefetch)
+            else:
+                self.load(self.root)
 
     # -- loading ------------------------------------------------------------------------
 
@@ -178,6 +200,58 @@ class InspectorApp(App[int]):
         if worker.is_cancelled:
             raise LoadCancelled
         self.post_message(self.ReportReady(prepare(final), final=True))
+
+    @work(thread=True, exclusive=True, group="load", exit_on_error=False)
+    def load_prefetched(self, prefetch: ForkedRun) -> None:
+        """Post what the forked pipeline run sends, as :meth:`load` would; stop it on quit.
+
+        The child reads and measures; the reports are analysed here, as pipeline.run does
+        (the first from the Inventory alone, the final one with the Measurements).
+        """
+        worker = get_current_worker()
+        opts = prefetch.options
+        inv: Inventory | None = None
+        try:
+            for kind, payload in prefetch.frames(lambda: worker.is_cancelled):
+                if kind == "glance" and isinstance(payload, Glance):
+                    self.post_message(self.Glanced(payload))
+                elif kind == "inventory" and isinstance(payload, Inventory):
+                    inv = payload
+                    report = pipeline.analyse(inv, None, opts)
+                    self.post_message(self.ReportReady(prepare(report), not opts.sizes))
+                    if not opts.sizes:
+                        return
+                    self.post_message(self.LoadProgress("measuring", 0, 0))
+                elif kind == "progress" and isinstance(payload, tuple):
+                    self.post_message(self.LoadProgress(*payload))
+                elif kind == "measured" and inv is not None:
+                    meas = payload if isinstance(payload, Measurements) else None
+                    if meas is not None:
+                        self.post_message(self.LoadProgress("analysing", 0, 0))
+                    final = pipeline.analyse(inv, meas, opts)
+                    if worker.is_cancelled:
+                        raise LoadCancelled
+                    self.post_message(self.ReportReady(prepare(final), final=True))
+                    return
+                elif kind == "error" and isinstance(payload, BaseException):
+                    raise payload
+            if worker.is_cancelled:
+                raise LoadCancelled
+            raise InspectorError("the process reading the data root ended without a report")
+        finally:
+            prefetch.close()
+
+    def on_inspector_app_glanced(self, message: Glanced) -> None:
+        self.glance = message.glance
+        if (
+            self.report is not None
+            or not self.measuring
+            or not any(n is not None for n in message.glance)
+        ):
+            return
+        text = glance_text(message.glance)
+        self.main.status.busy(f"Reading metadata: {text}…")
+        self.main.query_one(Overview).show_glance(text)
 
     def on_inspector_app_report_ready(self, message: ReportReady) -> None:
         self._show(message.prepared, message.final)
@@ -378,6 +452,7 @@ def make_app(
     daemon_config: str | None = DEFAULT_DAEMON_CONFIG,
     efficiency: bool = True,
     containerd_root: str | None = None,
+    prefetch: ForkedRun | None = None,
 ) -> InspectorApp:
     """The app over a data root (read and measured in the background) or a ready report.
 
@@ -388,7 +463,8 @@ def make_app(
     efficiency: compute dive's numbers for every image once the sizes are shown (default
     True; the Images tab fills its WASTED and EFFICIENCY columns as they come).
     containerd_root: ``--containerd-root``, the containerd root of the image store (None:
-    detected).
+    detected). prefetch: the pipeline run on `root` forked before Textual was imported
+    (:func:`inspector.tui.loader.start`, with the same options); None: read in a thread.
     """
     return InspectorApp(
         root,
@@ -399,6 +475,7 @@ def make_app(
         daemon_config=daemon_config,
         efficiency=efficiency,
         containerd_root=containerd_root,
+        prefetch=prefetch,
     )
 
 
@@ -406,14 +483,25 @@ def run(
     root: str,
     daemon_config: str | None = DEFAULT_DAEMON_CONFIG,
     containerd_root: str | None = None,
+    prefetch: ForkedRun | None = None,
 ) -> int:
-    """`docker-inspector tui`: check the root, run the app in the terminal, return 0."""
+    """`docker-inspector tui`: check the root, run the app in the terminal, return 0.
+
+    `prefetch`: the run :func:`inspector.tui.loader.start` forked (it checked the root).
+    """
     from inspector import trees
     from inspector.root import open_root
 
-    # A missing or unreadable root fails here, as a plain CLI error; the tree checked is the
-    # one the report will be about (a userns-remap root under `root`, when that one is used).
-    open_root(trees.locate(root, daemon_config).reported, containerd_root)
-    app = make_app(root, daemon_config=daemon_config, containerd_root=containerd_root)
-    app.run()
+    if prefetch is None:
+        # A missing or unreadable root fails here, as a plain CLI error; the tree checked is
+        # the one the report will be about (a userns-remap root under `root`).
+        open_root(trees.locate(root, daemon_config).reported, containerd_root)
+    app = make_app(
+        root, daemon_config=daemon_config, containerd_root=containerd_root, prefetch=prefetch
+    )
+    try:
+        app.run()
+    finally:
+        if prefetch is not None:
+            prefetch.close()
     return app.return_code or 0

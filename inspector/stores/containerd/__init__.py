@@ -338,6 +338,7 @@ class ContainerdStore:
             untracked_snapshots=untracked,
             ingest_info=ingest_info,
             ingest_records=meta.ingest_refs,
+            meta_mtime=max(_mtime(meta_path), _mtime(sdb)),
         )
         return StoreContents(
             images=images,
@@ -422,6 +423,15 @@ class ContainerdStore:
 
 #: How long to wait before reading the store again under a live containerd.
 RECHECK_PAUSE_SECONDS = 0.2
+
+
+def _mtime(path: str) -> float:
+    """A file's mtime beneath the root (0.0 when it cannot be seen)."""
+    try:
+        st = fs.lstat_or_none(path)
+    except (OSError, ReaderError):
+        return 0.0
+    return st.st_mtime if st is not None else 0.0
 
 
 def _known_ids(data: ContainerdData) -> set[str]:

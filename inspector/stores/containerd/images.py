@@ -233,8 +233,24 @@ def _manifest_ref(reader: BlobReader, d: Desc) -> tuple[ManifestRef, Image | Non
         config=cfg_desc.digest if cfg_desc is not None else None,
         diff_ids=config.diff_ids if config is not None else (),
         content=content,
+        layers=_layer_digests(reader, d) if present else (),
     )
     return ref, config
+
+
+def _layer_digests(reader: BlobReader, d: Desc) -> tuple[str, ...]:
+    """A manifest's ``layers`` digests in order (() for an index or an unreadable blob)."""
+    if d.media_type not in MANIFEST_TYPES:
+        return ()
+    doc = reader.json(d.digest)
+    items = doc.get("layers") if isinstance(doc, dict) else None
+    out = []
+    for x in items if isinstance(items, list) else []:
+        c = _desc(x)
+        if c is None:
+            return ()  # a layer Go could not decode: containerd's walk fails there too
+        out.append(c.digest)
+    return tuple(out)
 
 
 def familiar(name: str) -> str:

@@ -179,6 +179,13 @@ class Overview(VerticalScroll):
             yield Static(line(), id="ov-docker")
             yield Static(line(), id="ov-findings")
 
+    def show_glance(self, counts: str) -> None:
+        """Before the first report: what the root's listings hold (see pipeline.glance)."""
+        if self.index is None:
+            self.query_one("#ov-header", Static).update(
+                line(("Data root ", "bold"), t(self.root_label), "   found ", counts, ", reading…")
+            )
+
     def show(self, ix: Index) -> None:
         """Render a report."""
         self.index = ix

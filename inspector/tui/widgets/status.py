@@ -7,6 +7,7 @@ from textual.containers import Horizontal
 from textual.widgets import ProgressBar, Static
 
 from inspector.analysis.results import Report
+from inspector.inventory import Glance
 from inspector.tui.safe import Inert, line, size, t
 
 
@@ -21,6 +22,21 @@ def summary(report: Report, root_label: str) -> Inert:
         f"{len(report.containers)} containers · {len(report.volumes)} volumes · "
         f"{len(report.findings)} findings  ·  {size(total)} {what}",
     )
+
+
+def glance_text(glance: Glance) -> str:
+    """What the root's listings hold, counted (only numbers: nothing to escape)."""
+    parts = [
+        f"{n:,} {what}"
+        for n, what in (
+            (glance.images, "images"),
+            (glance.layers, "layers"),
+            (glance.containers, "containers"),
+            (glance.volumes, "volumes"),
+        )
+        if n is not None
+    ]
+    return " · ".join(parts) if parts else "nothing listed"
 
 
 class StatusBar(Horizontal):
