@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from fuzzscale import examples
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -515,10 +516,10 @@ def test_volume_metadata_bad_entries_are_skipped() -> None:
     assert parse_volume_metadata(BoltBucket()) == ({}, [])
 
 
-# --- property tests (hypothesis): 4 x 2500 examples ------------------------------------------
+# --- property tests (hypothesis): 4 x 2500 examples in a full run (tests/fuzzscale.py) -------
 
 _FUZZ = settings(
-    max_examples=2500,
+    max_examples=examples(2500),
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
     database=None,
@@ -1074,7 +1075,7 @@ def test_read_volumes_reports_oversized_metadata_as_skipped(tmp_path: Path) -> N
 # --- property tests: the pread path and the whole-image path agree -----------------------------
 
 _PREAD_FUZZ = settings(
-    max_examples=400,
+    max_examples=examples(400),
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
     database=None,

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fuzzscale import examples
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -288,7 +289,10 @@ _raw_value = st.one_of(
 
 
 @settings(
-    max_examples=1000, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow]
+    max_examples=examples(1000),
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow],
 )
 @given(
     records=st.dictionaries(

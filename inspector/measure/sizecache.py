@@ -94,17 +94,24 @@ def identity(
     diff ID), so a layerdb entry pointing at the same dir with other facts misses too.
     """
     out: list[int] = []
-    for path in (layer_dir, diff_dir):
-        if path is None:
-            out += [0, 0, 0, 0]
-            continue
-        try:
-            st = fs.lstat(path)  # beneath the root: a symlink on the way is not followed
-        except (OSError, ReaderError):
-            return None
+    stats: tuple[os.stat_result, ...]
+    try:
+        # Beneath the root: a symlink on the way is not followed. The diff dir inside the
+        # layer dir is stat'ed relative to it (5,000 layers: 5,000 path resolutions fewer).
+        if diff_dir is None:
+            stats = (fs.lstat(layer_dir),)
+        elif os.path.dirname(diff_dir) == layer_dir:
+            stats = fs.lstat_with_entry(layer_dir, os.path.basename(diff_dir))
+        else:
+            stats = (fs.lstat(layer_dir), fs.lstat(diff_dir))
+    except (OSError, ReaderError):
+        return None
+    for st in stats:
         if not stat.S_ISDIR(st.st_mode):
             return None
         out += [st.st_dev, st.st_ino, st.st_ctime_ns, st.st_mtime_ns]
+    if diff_dir is None:
+        out += [0, 0, 0, 0]
     for x in extra:
         # Strings enter as a stable integer digest: JSON keeps ints exactly.
         if isinstance(x, str):

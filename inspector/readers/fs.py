@@ -398,6 +398,28 @@ def lstat(path: str) -> os.stat_result:
         os.close(fd)
 
 
+def lstat_with_entry(path: str, name: str) -> tuple[os.stat_result, os.stat_result]:
+    """lstat `path` (as :func:`lstat`) and its entry `name`, with `path` resolved once.
+
+    For a few thousand layer dirs at a time (the size cache's identity of each dir and its
+    diff/): one open beneath the root instead of two. `name` is one component, never
+    followed. Errors as :func:`lstat` (for `path`: a symlink or a file there is returned as
+    such, and then `name` raises NotADirectoryError) and FileNotFoundError for `name`.
+    """
+    if not name or "/" in name or name in (".", ".."):
+        raise PathEscape(f"{path}/{name}: not a single name: not read")
+    if _anchor_for(path) is None:
+        return os.lstat(path), os.lstat(os.path.join(path, name))
+    try:
+        fd = _open_beneath(path, _PATH | _CLOEXEC)
+    except NotADirectoryError as e:
+        raise FileNotFoundError(e.errno, e.strerror, path) from e
+    try:
+        return os.fstat(fd), os.stat(name, dir_fd=fd, follow_symlinks=False)
+    finally:
+        os.close(fd)
+
+
 def lstat_or_none(path: str | bytes) -> os.stat_result | None:
     """lstat a path; None if it does not exist (it may vanish under a live daemon).
 

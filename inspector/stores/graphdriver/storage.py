@@ -32,7 +32,11 @@ class StorageArea:
 
 
 def _read_overlay_dir(
-    path: str, name: str, st: os.stat_result, home: fs.Dir | None = None
+    path: str,
+    name: str,
+    st: os.stat_result,
+    home: fs.Dir | None = None,
+    shared: dict[str, str] | None = None,
 ) -> StorageDir:
     problems: list[str] = []
     link: str | None = None
@@ -64,6 +68,11 @@ def _read_overlay_dir(
                 raw = d.read_text("lower", LOWER_CAP) if "lower" in names else None
                 if raw:
                     lower = tuple(raw.split(":"))
+                    if shared is not None:
+                        # Each l/<short> name is in the lower file of every layer above it:
+                        # one string per name keeps 7,000 dirs' chains small in memory and
+                        # quick to pickle from a forked reader (inspector.readers.forked).
+                        lower = tuple([shared.setdefault(x, x) for x in lower])
             except ReaderError as e:
                 problems.append(str(e))
     return StorageDir(
@@ -120,6 +129,7 @@ def read_overlay2(home: str) -> StorageArea:
     if listed is None:
         return area
     home_dir, entries = listed
+    shared: dict[str, str] = {}
     with home_dir:
         for name, st in entries:
             path = os.path.join(home, name)
@@ -129,7 +139,7 @@ def read_overlay2(home: str) -> StorageArea:
             if not stat.S_ISDIR(st.st_mode):
                 area.other.append(path)
                 continue
-            area.dirs[name] = _read_overlay_dir(path, name, st, home_dir)
+            area.dirs[name] = _read_overlay_dir(path, name, st, home_dir, shared)
     return area
 
 
