@@ -23,14 +23,14 @@ from __future__ import annotations
 import atexit
 import contextlib
 import os
-import pickle
 import select
 import signal
-import struct
 import threading
 import time
 from collections.abc import Callable, Iterator
+from typing import cast
 
+from inspector import frames
 from inspector.options import Options
 
 #: Progress frames are sent at most this often (seconds); a stage change is always sent.
@@ -38,7 +38,6 @@ PROGRESS_EVERY = 0.05
 #: How often a waiting reader checks whether it should stop (seconds).
 POLL = 0.05
 
-_HEADER = struct.Struct("<Q")
 _PR_SET_PDEATHSIG = 1
 
 Frame = tuple[str, object]
@@ -73,14 +72,7 @@ class ForkedRun:
                     yield "error", RuntimeError("the reading process stopped mid-message")
                 return
             buf += chunk
-            while len(buf) >= _HEADER.size:
-                (size,) = _HEADER.unpack_from(buf)
-                if len(buf) < _HEADER.size + size:
-                    break
-                body = bytes(buf[_HEADER.size : _HEADER.size + size])
-                del buf[: _HEADER.size + size]
-                frame: Frame = pickle.loads(body)  # noqa: S301 - our own child's bytes
-                yield frame
+            yield from cast(Iterator[Frame], frames.take(buf))
 
     def close(self) -> None:
         """Stop the child if it still runs, reap it and close the pipe (idempotent)."""
@@ -133,10 +125,7 @@ def _child(w: int, root: str, opts: Options) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
     def send(kind: str, payload: object) -> None:
-        data = pickle.dumps((kind, payload), protocol=pickle.HIGHEST_PROTOCOL)
-        view = memoryview(_HEADER.pack(len(data)) + data)
-        while view:
-            view = view[os.write(w, view) :]
+        frames.send(w, (kind, payload))
 
     try:
         from inspector import pipeline
@@ -171,36 +160,20 @@ def _child(w: int, root: str, opts: Options) -> None:
 
 
 def _fast_pickling() -> None:
-    """Pickle the model's dataclasses as (class, field values) in this process.
-
-    The default for a slotted dataclass is a state list restored by a Python-level
-    ``__setstate__`` loop; a constructor call with the values is about half the time both
-    ways (a 5,000-layer Inventory: ~0.5 s to ~0.3 s of CPU here, measured with equal
-    results). Only the pickling side needs it: the unpickler just calls the class.
-    """
-    import copyreg
+    """The model's dataclasses pickled as (class, values) in this process
+    (:func:`inspector.frames.fast_pickling`)."""
     import dataclasses
-    import operator
 
     from inspector import model
 
-    for cls in vars(model).values():
-        if not (isinstance(cls, type) and dataclasses.is_dataclass(cls)):
-            continue
-        fields = dataclasses.fields(cls)
-        if cls.__module__ != model.__name__ or not all(f.init for f in fields):
-            continue
-        names = [f.name for f in fields]
-        get = operator.attrgetter(*names) if len(names) > 1 else _one(names[0])
-
-        def reduce(obj: object, cls: type = cls, get: Callable[[object], object] = get) -> object:
-            return cls, get(obj)
-
-        copyreg.pickle(cls, reduce)  # type: ignore[arg-type]
-
-
-def _one(name: str) -> Callable[[object], tuple[object]]:
-    return lambda obj: (getattr(obj, name),)
+    frames.fast_pickling(
+        cls
+        for cls in vars(model).values()
+        if isinstance(cls, type)
+        and dataclasses.is_dataclass(cls)
+        and cls.__module__ == model.__name__
+        and all(f.init for f in dataclasses.fields(cls))
+    )
 
 
 def _die_with_parent() -> None:

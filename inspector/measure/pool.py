@@ -5,14 +5,14 @@ from __future__ import annotations
 import contextlib
 import gc
 import os
-import pickle
 import selectors
 import signal
 import struct
 import threading
 from collections.abc import Iterator, Sequence
-from typing import Literal
+from typing import Literal, cast
 
+from inspector import frames
 from inspector.measure.planning import Job
 from inspector.measure.walker import walk_tree
 from inspector.model import Usage
@@ -78,14 +78,7 @@ class WalkerFailed(RuntimeError):
     """A walker process died or reported an error (a bug: walks turn OSErrors into data)."""
 
 
-_HEADER = struct.Struct("<Q")
 _TASK = struct.Struct("<I")
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view) :]
 
 
 def _child(tasks: int, out: int, batches: list[list[Task]]) -> None:
@@ -97,8 +90,7 @@ def _child(tasks: int, out: int, batches: list[list[Task]]) -> None:
         if len(raw) < _TASK.size:
             return
         (n,) = _TASK.unpack(raw)
-        data = pickle.dumps(_run_batch(batches[n]), protocol=pickle.HIGHEST_PROTOCOL)
-        _write_all(out, _HEADER.pack(len(data)) + data)
+        frames.send(out, _run_batch(batches[n]))
 
 
 def _forked(batches: list[list[Task]], workers: int) -> Iterator[list[tuple[int, Usage]]]:
@@ -114,7 +106,7 @@ def _forked(batches: list[list[Task]], workers: int) -> Iterator[list[tuple[int,
     """
     task_r, task_w = os.pipe()
     # _batches makes about workers * BATCHES_PER_WORKER batches: far below a pipe's 64 KiB.
-    _write_all(task_w, b"".join(_TASK.pack(n) for n in range(len(batches))))
+    frames.write_all(task_w, b"".join(_TASK.pack(n) for n in range(len(batches))))
     os.close(task_w)
     children: dict[int, int] = {}  # result pipe fd -> pid
     try:
@@ -145,13 +137,7 @@ def _forked(batches: list[list[Task]], workers: int) -> Iterator[list[tuple[int,
                     buf = buffers[fd]
                     if chunk:
                         buf += chunk
-                        while len(buf) >= _HEADER.size:
-                            (size,) = _HEADER.unpack_from(buf)
-                            if len(buf) < _HEADER.size + size:
-                                break
-                            body = bytes(buf[_HEADER.size : _HEADER.size + size])
-                            del buf[: _HEADER.size + size]
-                            yield pickle.loads(body)  # noqa: S301 - our own child's bytes
+                        yield from cast(Iterator[list[tuple[int, Usage]]], frames.take(buf))
                         continue
                     sel.unregister(fd)
                     os.close(fd)

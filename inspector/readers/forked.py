@@ -17,17 +17,15 @@ same result either way, only later.
 from __future__ import annotations
 
 import contextlib
-import copyreg
-import dataclasses
-import functools
 import gc
-import operator
 import os
 import pickle
 import signal
 import threading
 from collections.abc import Callable, Sequence
-from typing import Any, Generic, TypeVar, cast
+from typing import Generic, TypeVar, cast
+
+from inspector import frames
 
 T = TypeVar("T")
 
@@ -134,28 +132,12 @@ def start(fn: Callable[[], T], fork: bool = True, fast: Sequence[type] = ()) -> 
 def _child(w: int, fn: Callable[[], T], fast: Sequence[type]) -> None:
     # Nothing the readers make holds cycles; a collection would only copy the parent's pages.
     gc.disable()
-    for cls in fast:  # this process only: it exits after this one answer
-        names = [f.name for f in dataclasses.fields(cls)]
-        get = operator.attrgetter(*names) if len(names) > 1 else _one(names[0])
-        copyreg.pickle(cls, functools.partial(_reduce, cls, get))
+    frames.fast_pickling(fast)  # this process only: it exits after this one answer
     try:
         answer: tuple[str, object] = (_OK, fn())
     except Exception as e:  # noqa: BLE001 - re-raised in the parent
         answer = ("error", e)
-    data = pickle.dumps(answer, protocol=pickle.HIGHEST_PROTOCOL)
-    view = memoryview(data)
-    while view:
-        view = view[os.write(w, view) :]
-
-
-def _reduce(
-    cls: type, get: Callable[[Any], tuple[Any, ...]], obj: object
-) -> tuple[type, tuple[Any, ...]]:
-    return cls, get(obj)
-
-
-def _one(name: str) -> Callable[[object], tuple[object]]:
-    return lambda obj: (getattr(obj, name),)
+    frames.write_all(w, pickle.dumps(answer, protocol=pickle.HIGHEST_PROTOCOL))
 
 
 __all__ = ["Pending", "can_fork", "start"]
