@@ -148,6 +148,10 @@ COMMANDS = [
     ),
     pytest.param(["efficiency"], id="efficiency-text"),
     pytest.param(["efficiency", "--format", "json", "--no-cache"], id="efficiency-json-nocache"),
+    pytest.param(["explain", "{root}/overlay2"], id="explain-path"),
+    pytest.param(["explain", "app:1", "--format", "json", "--no-cache"], id="explain-image-json"),
+    pytest.param(["prune"], id="prune-text"),
+    pytest.param(["prune", "--format", "json", "--no-cache"], id="prune-json-nocache"),
 ]
 
 
@@ -157,7 +161,7 @@ def test_command_leaves_root_untouched(
 ) -> None:
     out = tmp_path / "out"
     out.mkdir()
-    argv = ["--root", str(stopped_copy), *(a.format(out=out) for a in args)]
+    argv = ["--root", str(stopped_copy), *(a.format(out=out, root=stopped_copy) for a in args)]
     res = run_cli(argv, cli_env(tmp_path))
     assert "Traceback" not in res.stderr, res.stderr
     assert res.returncode in ((0, 1) if args[0] == "audit" else (0,)), res.stderr
