@@ -201,11 +201,13 @@ def test_counts_are_on_screen_until_the_report_comes_and_q_stops_the_reader() ->
 
     async def script(pilot: Pilot[int]) -> None:
         await until(pilot, lambda: app.glance is not None)
-        await pilot.pause()
-        text = screen_text(app)
         counts = "500 images · 5,000 layers · 1,000 containers · 100 volumes"
-        assert f"Reading metadata: {counts}" in text  # the status line
-        assert f"found {counts}, reading" in text  # the Overview's header
+        # The status line and the Overview's header are painted in separate refreshes:
+        # wait for both (one pause was not always enough on a loaded CI machine).
+        status, header = f"Reading metadata: {counts}", f"found {counts}, reading"
+        await until(pilot, lambda: header in screen_text(app) and status in screen_text(app))
+        text = screen_text(app)
+        assert status in text and header in text
         assert app.report is None and app.measuring
         seen["q"] = time.monotonic()
         await pilot.press("q")
