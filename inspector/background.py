@@ -134,7 +134,7 @@ def _child(w: int, root: str, opts: Options) -> None:
         send("glance", pipeline.glance(root, opts))
         # The stages of pipeline.run, one by one: the Inventory pickles in about half the
         # time of a Report (which holds it), so the app analyses it itself (~0.2 s).
-        inv = pipeline.read(root, opts.containerd_root, opts.daemon_config)
+        inv = pipeline.read(root, opts.containerd_root, opts.daemon_config, opts.cache)
         send("inventory", inv)
         sent = 0.0
         last_stage = ""

@@ -25,6 +25,7 @@ from inspector.options import DEFAULT_DAEMON_CONFIG
 from inspector.readers import fs
 from inspector.readers.buildkit import to_model, to_model_containerd
 from inspector.readers.containers import read_containers, read_one
+from inspector.readers.entrycache import EntryCache
 from inspector.readers.mounts import mounts_under
 from inspector.readers.plugins import read_plugins
 from inspector.readers.volumes import NOT_VOLUMES, read_volumes
@@ -109,6 +110,7 @@ def read(
     path: str,
     containerd_root: str | None = None,
     daemon_config: str | None = DEFAULT_DAEMON_CONFIG,
+    cache: bool = False,
 ) -> Inventory:
     """Read all metadata of the root at `path` (no tree walks: fast, sizes come later).
 
@@ -116,7 +118,9 @@ def read(
     inside it is reported as a skipped entry, never followed. `containerd_root`: the
     containerd root holding the image store (``--containerd-root``; None: detected).
     The tree read is the one the daemon uses (a userns-remap root under `path`, its storage
-    driver), decided with `daemon_config` as evidence (see inspector.trees).
+    driver), decided with `daemon_config` as evidence (see inspector.trees). `cache`: reuse
+    the records of metadata entries unchanged since the last run, and save this run's (see
+    inspector.readers.entrycache; the faces pass False for ``--no-cache``).
     """
     started = time.time()
     located = trees.locate(path, daemon_config)
@@ -133,16 +137,20 @@ def read(
         if forced:
             info = with_driver(info, forced)
         info = trees.attach(info, located, choice)
+        entries = EntryCache.open(info.path) if cache else None
         with fs.anchored(info.path):
-            return _read(info, started)
+            inv = _read(info, started, entries)
+        if entries is not None:
+            entries.save()
+        return inv
 
 
-def _read(info: RootInfo, started: float) -> Inventory:
+def _read(info: RootInfo, started: float, entries: EntryCache | None = None) -> Inventory:
     root = info.path
-    store = stores.reader_for(info)
+    store = stores.reader_for(info, entries)
     contents = store.read(info)
     skipped = list(contents.skipped)
-    carea = read_containers(os.path.join(root, "containers"))
+    carea = read_containers(os.path.join(root, "containers"), entries)
     skipped += carea.skipped
     # Containers of another storage driver: the daemon does not load them (its data, aside).
     containers, info = trees.set_aside(info, carea.containers)

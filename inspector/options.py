@@ -29,7 +29,8 @@ class Options:
     full: bool = False
     """``--full``: walk every image layer too and judge its recorded size."""
     cache: bool = True
-    """Use the size cache of immutable layers (False: ``--no-cache``: nothing read or written)."""
+    """Use the size cache of immutable layers and the metadata cache of unchanged entries
+    (False: ``--no-cache``: nothing read from or written to either)."""
     large_log_bytes: int = DEFAULT_LARGE_LOG
     """Threshold of the `large_log` finding."""
     large_rw_bytes: int = DEFAULT_LARGE_RW

@@ -46,9 +46,11 @@ def read(
     root: str,
     containerd_root: str | None = None,
     daemon_config: str | None = DEFAULT_DAEMON_CONFIG,
+    cache: bool = False,
 ) -> Inventory:
-    """Stage 1: every metadata file of the root (fast: no tree walks)."""
-    return inventory.read(root, containerd_root, daemon_config)
+    """Stage 1: every metadata file of the root (fast: no tree walks); `cache`: with the
+    metadata cache of unchanged entries (``Options.cache``)."""
+    return inventory.read(root, containerd_root, daemon_config, cache)
 
 
 def glance(root: str, options: Options | None = None) -> inventory.Glance:
@@ -91,7 +93,7 @@ def run(
     replaces the measure stage (default: :func:`measure_root`, looked up at each call).
     """
     opts = options or Options()
-    inv = read(root, opts.containerd_root, opts.daemon_config)
+    inv = read(root, opts.containerd_root, opts.daemon_config, opts.cache)
     if first is not None and opts.sizes:
         first(analyse(inv, None, opts))
     meas = (measure_fn or measure_root)(inv, opts, progress)
@@ -125,7 +127,7 @@ def efficiency(
     from inspector.measure.layerfiles import layer_source
 
     opts = options or Options()
-    inv = read(root, opts.containerd_root, opts.daemon_config)
+    inv = read(root, opts.containerd_root, opts.daemon_config, opts.cache)
     sizes = Sizes(inv)
     if ids is not None:
         chosen = [i for i in dict.fromkeys(ids) if i in inv.images]

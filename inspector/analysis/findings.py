@@ -213,6 +213,8 @@ def broken_links(inv: Inventory) -> Iterator[Finding]:
                 reclaimable=False,
             )
         )
+    # Each l/ name is in the lower file of every dir above it: check each distinct entry once.
+    known_lower = {"l/" + n for n in links}
     for dname in sorted(inv.storage_dirs):
         d = inv.storage_dirs[dname]
         problems: list[str] = []
@@ -223,8 +225,7 @@ def broken_links(inv: Inventory) -> Iterator[Finding]:
         elif links[d.link].target_dir != dname:
             problems.append(f"l/{d.link} points at {links[d.link].target_dir}, not at this dir")
         for entry in d.lower:
-            short = entry.removeprefix("l/")
-            if not entry.startswith("l/") or short not in links:
+            if entry not in known_lower:
                 problems.append(f"its lower file names {entry!r}, which does not exist")
         problems.extend(d.problems)
         if not problems:

@@ -16,7 +16,10 @@ def storage_path(inv: Inventory, dir_name: str | None) -> str | None:
     """Absolute path of a storage-driver dir by name."""
     if not dir_name or not inv.driver_home:
         return None
-    return os.path.join(inv.driver_home, dir_name)
+    home = inv.driver_home
+    if dir_name[0] == "/" or home[-1] == "/":
+        return os.path.join(home, dir_name)
+    return f"{home}/{dir_name}"  # os.path.join's result, without its cost (~30k calls)
 
 
 def diff_path(inv: Inventory, dir_name: str | None) -> str | None:
@@ -24,7 +27,7 @@ def diff_path(inv: Inventory, dir_name: str | None) -> str | None:
     p = storage_path(inv, dir_name)
     if p is None:
         return None
-    return os.path.join(p, "diff") if inv.root.storage_driver == "overlay2" else p
+    return p + "/diff" if inv.root.storage_driver == "overlay2" else p
 
 
 def _usage(meas: Measurements, path: str | None) -> tuple[int | None, int]:
@@ -92,6 +95,7 @@ class Sizes:
             for ch in self.chains[iid]:
                 self.layer_images[ch].append(iid)
         self.layer_containers: dict[str, list[str]] = defaultdict(list)
+        self._container_chains: dict[str, tuple[str, ...]] = {}
         for cid in sorted(inv.containers):
             for ch in self.container_chain(cid):
                 self.layer_containers[ch].append(cid)
@@ -103,6 +107,12 @@ class Sizes:
 
     def container_chain(self, cid: str) -> tuple[str, ...]:
         """Image layers under a container: its RW layer's parent chain (else its image's)."""
+        known = self._container_chains.get(cid)
+        if known is None:
+            known = self._container_chains[cid] = self._chain_of(cid)
+        return known
+
+    def _chain_of(self, cid: str) -> tuple[str, ...]:
         m = self.inv.rw_layers.get(cid)
         top = m.parent if m is not None else None
         if top is None:

@@ -38,7 +38,7 @@ from inspector import outputs
 from inspector.errors import ReaderError
 from inspector.model import Usage
 from inspector.paths import inside as _inside
-from inspector.readers import fs
+from inspector.readers import entrycache, fs
 
 #: Bumped whenever the meaning of a stored number changes; other versions are ignored.
 FORMAT_VERSION = 1
@@ -54,7 +54,6 @@ MAX_LINKS_PER_ENTRY = 1_000
 USED_REFRESH_SECONDS = 86400.0
 #: Temp files older than this are leftovers of a killed run and may be removed.
 STALE_TEMP_SECONDS = 3600.0
-APP_DIR = "docker-inspector"
 
 Identity = tuple[int, ...]
 """Numbers that change whenever a cached dir is replaced or modified at its top."""
@@ -127,14 +126,9 @@ def cache_dir(root: str, env: Mapping[str, str] | None = None) -> str | None:
     Raises CacheRefused when it would be inside the data root (e.g. XDG_CACHE_HOME or HOME
     pointing into it): the read-only guarantee wins over speed.
     """
-    env = os.environ if env is None else env
-    base = env.get("XDG_CACHE_HOME", "")
-    if not os.path.isabs(base):
-        home = env.get("HOME") or os.path.expanduser("~")
-        if not os.path.isabs(home):
-            return None
-        base = os.path.join(home, ".cache")
-    path = os.path.join(base, APP_DIR)
+    path = entrycache.cache_home(env)
+    if path is None:
+        return None
     if _inside(path, root):
         raise CacheRefused(f"{_LABEL} {path} is inside the data root {root}{_HINT}")
     return path
@@ -386,20 +380,28 @@ class SizeCache:
             return
         now = time.time()
         mine = file_name(self.root)
-        roots: list[tuple[float, str]] = []
+        # Per root: this cache's file and the metadata cache's (inspector.readers.entrycache).
+        kinds: dict[tuple[str, str], list[tuple[float, str]]] = {
+            ("sizes-", ".json"): [],
+            ("entries-", ".pickle"): [],
+        }
         for name, st in found:
             if not stat.S_ISREG(st.st_mode):
                 continue
             if name.startswith(".tmp-") and now - st.st_mtime > STALE_TEMP_SECONDS:
                 with contextlib.suppress(OSError):
                     os.unlink(name, dir_fd=dir_fd)
-            elif name.startswith("sizes-") and name.endswith(".json"):
-                roots.append((st.st_mtime, name))
-        roots.sort(reverse=True)
-        for _, name in roots[MAX_ROOT_FILES:]:
-            if name != mine:
-                with contextlib.suppress(OSError):
-                    os.unlink(name, dir_fd=dir_fd)
+                continue
+            for (prefix, suffix), roots in kinds.items():
+                if name.startswith(prefix) and name.endswith(suffix):
+                    roots.append((st.st_mtime, name))
+        keep = {mine, entrycache.file_name(self.root)}
+        for roots in kinds.values():
+            roots.sort(reverse=True)
+            for _, name in roots[MAX_ROOT_FILES:]:
+                if name not in keep:
+                    with contextlib.suppress(OSError):
+                        os.unlink(name, dir_fd=dir_fd)
 
 
 def disabled(root: str) -> SizeCache:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import stat
 from collections.abc import Mapping
@@ -13,6 +14,7 @@ from inspector.errors import ReaderError
 from inspector.ids import HEX64
 from inspector.model import Container, LogFile, MountPoint, Skipped
 from inspector.readers import fs, limits
+from inspector.readers.entrycache import EntryCache, Section
 
 CONFIG_CAP = fs.JSON_CAP
 HOSTCONFIG_CAP = 4 * 1024 * 1024
@@ -226,8 +228,13 @@ def read_one(cdir: str, parent: fs.Dir | None = None) -> Container:
             d.close()
 
 
-def read_containers(containers_dir: str) -> ContainerArea:
-    """Read every containers/<id>; unreadable configs become `without_config` entries."""
+def read_containers(containers_dir: str, cache: EntryCache | None = None) -> ContainerArea:
+    """Read every containers/<id>; unreadable configs become `without_config` entries.
+
+    `cache`: a container whose dir is unchanged since a previous run (the daemon rewrites
+    config.v2.json and hostconfig.json by rename, which changes the dir) is taken from it;
+    its logs, which grow in place, are looked at every time.
+    """
     area = ContainerArea()
     try:
         top = fs.Dir(containers_dir)
@@ -242,11 +249,39 @@ def read_containers(containers_dir: str) -> ContainerArea:
         except ReaderError as e:
             area.skipped.append(Skipped(containers_dir, str(e)))
             return area
-        _read_entries(area, containers_dir, top, names)
+        sec = cache.section("containers", Container, {"mounts": MountPoint}) if cache else None
+        _read_entries(area, containers_dir, top, names, sec)
     return area
 
 
-def _read_entries(area: ContainerArea, containers_dir: str, top: fs.Dir, names: list[str]) -> None:
+#: The files a container's record is read from: their own identity is part of its key (a
+#: mode or content changed in place does not change the dir).
+_CONFIG_FILES = ("config.v2.json", "hostconfig.json")
+
+
+def _cached(
+    sec: Section[Container], name: str, cdir: str, st: os.stat_result, top: fs.Dir
+) -> tuple[Container | None, tuple[os.stat_result | None, ...] | None]:
+    """The kept container with its logs looked at now, else None and the config files'
+    lstats to store its record under (None: they could not be looked at)."""
+    try:
+        with fs.Dir(cdir, top) as d:
+            files = tuple(d.lstat(n) for n in _CONFIG_FILES)
+            hit = sec.lookup(name, st, *files)
+            if hit is None or hit.dir != cdir:
+                return None, files
+            return dataclasses.replace(hit, logs=_logs_in(d, name)), files
+    except (OSError, ReaderError):
+        return None, None
+
+
+def _read_entries(
+    area: ContainerArea,
+    containers_dir: str,
+    top: fs.Dir,
+    names: list[str],
+    sec: Section[Container] | None = None,
+) -> None:
     # Each entry lstat'ed and opened relative to the open containers/ dir.
     for name in names:
         cdir = os.path.join(containers_dir, name)
@@ -266,8 +301,17 @@ def _read_entries(area: ContainerArea, containers_dir: str, top: fs.Dir, names: 
             what = "a symlink (not followed)" if stat.S_ISLNK(st.st_mode) else "not a directory"
             area.skipped.append(Skipped(cdir, f"container entry is {what}"))
             continue
+        files: tuple[os.stat_result | None, ...] | None = None
+        if sec is not None:
+            hit, files = _cached(sec, name, cdir, st, top)
+            if hit is not None:
+                area.containers[name] = hit
+                continue
         try:
-            area.containers[name] = read_one(cdir, top)
+            found = read_one(cdir, top)
+            area.containers[name] = found
+            if sec is not None and files is not None:
+                sec.store(name, st, dataclasses.replace(found, logs=()), *files)
         except FileNotFoundError:
             try:
                 gone = top.lstat(name) is None

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from inspector.model import (
     ContainerdData,
@@ -27,6 +27,9 @@ from inspector.model import (
     Skipped,
     StorageDir,
 )
+
+if TYPE_CHECKING:
+    from inspector.readers.entrycache import EntryCache
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,12 +79,15 @@ class NoStore:
         return inv
 
 
-def reader_for(info: RootInfo) -> ImageStoreReader:
-    """The reader of the image store the root uses (see inspector.root for the detection)."""
+def reader_for(info: RootInfo, cache: EntryCache | None = None) -> ImageStoreReader:
+    """The reader of the image store the root uses (see inspector.root for the detection).
+
+    `cache`: the metadata cache of unchanged entries (the graphdriver store uses it).
+    """
     if info.image_store is ImageStore.GRAPHDRIVER and info.storage_driver and info.supported:
         from inspector.stores.graphdriver import GraphdriverStore
 
-        return GraphdriverStore()
+        return GraphdriverStore(cache)
     if info.image_store is ImageStore.CONTAINERD:
         from inspector.stores.containerd import ContainerdStore
 

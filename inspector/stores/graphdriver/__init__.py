@@ -15,6 +15,7 @@ import time
 from inspector.errors import ReaderError
 from inspector.model import Inventory, RootInfo, ShortLink, Skipped, StorageDir
 from inspector.readers import forked, fs
+from inspector.readers.entrycache import EntryCache, Outcome, Section
 from inspector.stores import BuildkitKeys, StoreContents
 from inspector.stores.graphdriver.distribution import read_distribution
 from inspector.stores.graphdriver.imagedb import read_imagedb
@@ -56,29 +57,42 @@ def _fork_worth_it(info: RootInfo) -> bool:
     return st.st_nlink == 1 or st.st_nlink - 2 >= FORK_MIN_DIRS
 
 
-def _storage_area(info: RootInfo) -> StorageArea | None:
+def _storage_area(
+    info: RootInfo, cache: Section[StorageDir] | None, links: Section[ShortLink] | None
+) -> tuple[StorageArea | None, tuple[Outcome, Outcome] | None]:
+    """The driver's dirs, and what the cache gave and took (sent up by a forked reader)."""
+    area = None
     if info.storage_driver == "overlay2":
-        return read_overlay2(os.path.join(info.path, "overlay2"))
-    if info.storage_driver == "vfs":
-        return read_vfs(os.path.join(info.path, "vfs"))
-    return None
+        area = read_overlay2(os.path.join(info.path, "overlay2"), cache, links)
+    elif info.storage_driver == "vfs":
+        area = read_vfs(os.path.join(info.path, "vfs"))
+    if cache is None or links is None:
+        return area, None
+    return area, (cache.outcome(), links.outcome())
 
 
 class GraphdriverStore:
     """overlay2 and vfs (the drivers whose layer dirs this tool reads)."""
+
+    def __init__(self, cache: EntryCache | None = None) -> None:
+        self.cache = cache
 
     def read(self, info: RootInfo) -> StoreContents:
         """layerdb, distribution, imagedb, repositories.json and the driver's dirs."""
         assert info.storage_driver is not None
         image_dir = os.path.join(info.path, "image", info.storage_driver)
         skipped: list[Skipped] = []
+        dirs = self.cache.section("overlay2", StorageDir) if self.cache else None
+        links = self.cache.section("shortlinks", ShortLink) if self.cache else None
         # The layer dirs (7,000 on a big host, half of stage 1) are read on an idle core, if
-        # there is one, while layerdb, distribution and imagedb are read here.
+        # there is one, while layerdb, distribution and imagedb are read here. Not when the
+        # metadata cache holds them: then the dirs are one lstat each, cheaper than a fork.
+        fork = _fork_worth_it(info) and not dirs
         pending = forked.start(
-            lambda: _storage_area(info), _fork_worth_it(info), (StorageDir, ShortLink)
+            lambda: _storage_area(info, dirs, links), fork, (StorageDir, ShortLink)
         )
         try:
-            return self._read(info, image_dir, skipped, pending)
+            return self._read(info, image_dir, skipped, pending, (dirs, links))
         finally:
             pending.close()
 
@@ -87,9 +101,10 @@ class GraphdriverStore:
         info: RootInfo,
         image_dir: str,
         skipped: list[Skipped],
-        pending: forked.Pending[StorageArea | None],
+        pending: forked.Pending[tuple[StorageArea | None, tuple[Outcome, Outcome] | None]],
+        sections: tuple[Section[StorageDir] | None, Section[ShortLink] | None],
     ) -> StoreContents:
-        ldb = read_layerdb(os.path.join(image_dir, "layerdb"))
+        ldb = read_layerdb(os.path.join(image_dir, "layerdb"), self.cache)
         skipped += ldb.skipped
         blobs, sk = read_distribution(image_dir)
         skipped += sk
@@ -99,7 +114,7 @@ class GraphdriverStore:
             else v
             for k, v in ldb.layers.items()
         }
-        imgs, sk = read_imagedb(os.path.join(image_dir, "imagedb"))
+        imgs, sk = read_imagedb(os.path.join(image_dir, "imagedb"), self.cache)
         skipped += sk
         refs, sk = read_references(image_dir)
         skipped += sk
@@ -107,7 +122,11 @@ class GraphdriverStore:
         for iid, img in imgs.items():
             tags, digests = refs.get(iid, ([], []))
             images[iid] = dataclasses.replace(img, tags=tuple(tags), digests=tuple(digests))
-        area = pending.result()
+        area, outcomes = pending.result()
+        dirs, links = sections
+        if dirs is not None and links is not None and outcomes is not None:
+            dirs.absorb(outcomes[0])  # a forked reader's hits and new entries (else its own)
+            links.absorb(outcomes[1])
         if area is not None:
             skipped += area.skipped
         return StoreContents(

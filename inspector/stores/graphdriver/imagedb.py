@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import stat
@@ -12,6 +13,7 @@ from inspector.errors import ReaderError
 from inspector.ids import DIGEST, HEX64
 from inspector.model import LIVE_SLACK_SECONDS, HistoryEntry, Image, Skipped
 from inspector.readers import fs, limits
+from inspector.readers.entrycache import EntryCache, Section
 
 #: Image configs are small; Docker itself caps nothing, but 16 MiB is far beyond any real one.
 CONFIG_CAP = fs.JSON_CAP
@@ -77,8 +79,15 @@ def parse_config(image_id: str, path: str, raw: bytes) -> Image:
     )
 
 
-def read_imagedb(imagedb: str) -> tuple[dict[str, Image], list[Skipped]]:
-    """Read all image configs and their metadata directory."""
+def read_imagedb(
+    imagedb: str, cache: EntryCache | None = None
+) -> tuple[dict[str, Image], list[Skipped]]:
+    """Read all image configs and their metadata directory.
+
+    `cache`: configs whose file is unchanged since a previous run (same lstat identity: the
+    daemon writes each one by rename, and a content-addressed file is never rewritten) are
+    taken from it, parsed; the metadata dir is read every time.
+    """
     images: dict[str, Image] = {}
     skipped: list[Skipped] = []
     content = os.path.join(imagedb, "content", "sha256")
@@ -86,6 +95,38 @@ def read_imagedb(imagedb: str) -> tuple[dict[str, Image], list[Skipped]]:
         names = fs.list_dir(content)
     except ReaderError as e:
         return images, [Skipped(content, str(e))]
+    configs = cache.section("imageconfigs", Image, {"history": HistoryEntry}) if cache else None
+    cdir: fs.Dir | None = None
+    if configs is not None:
+        with contextlib.suppress(ReaderError, OSError):
+            cdir = fs.Dir(content)
+    try:
+        _read_images(imagedb, content, names, configs, cdir, images, skipped)
+    finally:
+        if cdir is not None:
+            cdir.close()
+    return images, skipped
+
+
+def _config_stat(cdir: fs.Dir | None, name: str) -> os.stat_result | None:
+    if cdir is None:
+        return None
+    try:
+        st = cdir.lstat(name)
+    except (OSError, ReaderError):
+        return None
+    return st if st is not None and stat.S_ISREG(st.st_mode) else None
+
+
+def _read_images(
+    imagedb: str,
+    content: str,
+    names: list[str],
+    configs: Section[Image] | None,
+    cdir: fs.Dir | None,
+    images: dict[str, Image],
+    skipped: list[Skipped],
+) -> None:
     meta_root = os.path.join(imagedb, "metadata", "sha256")
     temp: list[str] = []
     for name in names:
@@ -97,13 +138,18 @@ def read_imagedb(imagedb: str) -> tuple[dict[str, Image], list[Skipped]]:
             skipped.append(Skipped(path, "unexpected name in imagedb (not an image ID)"))
             continue
         image_id = "sha256:" + name
-        try:
-            img = parse_config(image_id, path, fs.read_bytes(path, CONFIG_CAP))
-        except FileNotFoundError:
-            continue
-        except ReaderError as e:
-            skipped.append(Skipped(path, str(e)))
-            continue
+        st = _config_stat(cdir, name) if configs is not None else None
+        img = configs.lookup(name, st) if configs is not None and st is not None else None
+        if img is None or img.config_path != path:
+            try:
+                img = parse_config(image_id, path, fs.read_bytes(path, CONFIG_CAP))
+            except FileNotFoundError:
+                continue
+            except ReaderError as e:
+                skipped.append(Skipped(path, str(e)))
+                continue
+            if configs is not None and st is not None:
+                configs.store(name, st, img)
         mdir = os.path.join(meta_root, name)
         parent = last = None
         mst = fs.lstat_or_none(mdir)
@@ -137,4 +183,3 @@ def read_imagedb(imagedb: str) -> tuple[dict[str, Image], list[Skipped]]:
         st = fs.lstat_or_none(p)
         if st is not None and st.st_mtime < time.time() - LIVE_SLACK_SECONDS:
             skipped.append(Skipped(p, "temporary file left by an interrupted image config write"))
-    return images, skipped

@@ -11,6 +11,7 @@ from inspector.errors import ReaderError
 from inspector.ids import DIGEST, HEX64
 from inspector.model import Layer, RemovingLayer, RWLayerRef, Skipped
 from inspector.readers import fs
+from inspector.readers.entrycache import EntryCache, Section
 
 #: IDs the daemon accepts in mounts/ (plus BuildKit's 25-char base-36 keys during builds).
 MOUNT_ID = re.compile(r"[0-9a-f]{64}(-init)?|[0-9a-z]{25}")
@@ -119,24 +120,27 @@ def _gone(path: str, parent: fs.Dir | None = None) -> bool:
         return False
 
 
-def read_layerdb(layerdb: str) -> LayerDB:
+def read_layerdb(layerdb: str, cache: EntryCache | None = None) -> LayerDB:
     """Read every entry of a layerdb directory; problems become Skipped records.
 
     Entries removed by a live daemon while they are read (a layer being deleted or renamed to
-    *-removing, a container's RW layer being released) are skipped silently.
+    *-removing, a container's RW layer being released) are skipped silently. `cache`: layers
+    and mounts whose entry dir is unchanged since a previous run are taken from it.
     """
     out = LayerDB()
     sha_dir = os.path.join(layerdb, "sha256")
     sha, names = _listing(sha_dir, out)
     try:
-        _read_layers(out, sha_dir, sha, names)
+        _read_layers(out, sha_dir, sha, names, cache.section("layers", Layer) if cache else None)
     finally:
         if sha is not None:
             sha.close()
     mounts_dir = os.path.join(layerdb, "mounts")
     mdir, mnames = _listing(mounts_dir, out)
     try:
-        _read_mounts(out, mounts_dir, mdir, mnames)
+        _read_mounts(
+            out, mounts_dir, mdir, mnames, cache.section("mounts", RWLayerRef) if cache else None
+        )
     finally:
         if mdir is not None:
             mdir.close()
@@ -165,15 +169,43 @@ def _listing(path: str, out: LayerDB) -> tuple[fs.Dir | None, list[str]]:
         return None, []
 
 
-def _read_layers(out: LayerDB, sha_dir: str, sha: fs.Dir | None, names: list[str]) -> None:
+def _entry_stat(parent: fs.Dir | None, name: str) -> os.stat_result | None:
+    """The entry's lstat when it is a directory (the cache's key), else None."""
+    if parent is None:
+        return None
+    try:
+        st = parent.lstat(name)
+    except (OSError, ReaderError):
+        return None
+    return st if st is not None and stat.S_ISDIR(st.st_mode) else None
+
+
+def _read_layers(
+    out: LayerDB,
+    sha_dir: str,
+    sha: fs.Dir | None,
+    names: list[str],
+    entries: Section[Layer] | None = None,
+) -> None:
     for name in names:
         path = os.path.join(sha_dir, name)
         if HEX64.fullmatch(name):
+            # With a cache, one lstat of the entry decides whether its record can be reused
+            # (taken before the entry is read, so a change meanwhile shows next time).
+            st = _entry_stat(sha, name) if entries is not None else None
+            if st is not None and entries is not None:
+                hit = entries.lookup(name, st)
+                if hit is not None and hit.metadata_dir == path:
+                    out.layers["sha256:" + name] = hit
+                    continue
             # Opened with O_NOFOLLOW|O_DIRECTORY: a symlink or a file in place of the entry
             # fails there, and only then is it lstat'ed to say which (5,000 entries on a
             # big host: no lstat for the intact ones).
             try:
-                out.layers["sha256:" + name] = read_layer(path, "sha256:" + name, sha)
+                layer = read_layer(path, "sha256:" + name, sha)
+                out.layers["sha256:" + name] = layer
+                if st is not None and entries is not None:
+                    entries.store(name, st, layer)
             except FileNotFoundError:
                 continue  # removed while we read
             except ReaderError as e:
@@ -206,9 +238,21 @@ def _read_layers(out: LayerDB, sha_dir: str, sha: fs.Dir | None, names: list[str
         out.skipped.append(Skipped(path, "unexpected name in layerdb/sha256 (not a chain ID)"))
 
 
-def _read_mounts(out: LayerDB, mounts_dir: str, mdir: fs.Dir | None, mnames: list[str]) -> None:
+def _read_mounts(
+    out: LayerDB,
+    mounts_dir: str,
+    mdir: fs.Dir | None,
+    mnames: list[str],
+    entries: Section[RWLayerRef] | None = None,
+) -> None:
     for name in mnames:
         path = os.path.join(mounts_dir, name)
+        st = _entry_stat(mdir, name) if entries is not None else None
+        if st is not None and entries is not None:
+            hit = entries.lookup(name, st)
+            if hit is not None and hit.metadata_dir == path:
+                out.mounts[name] = hit
+                continue
         try:
             mount_id, init_id, parent = _read_mount(path, mdir)
         except FileNotFoundError:
@@ -229,3 +273,5 @@ def _read_mounts(out: LayerDB, mounts_dir: str, mdir: fs.Dir | None, mnames: lis
         if _gone(path, mdir):
             continue  # released while we read: its files may be half read
         out.mounts[name] = RWLayerRef(name, mount_id, init_id, parent, path)
+        if st is not None and entries is not None:
+            entries.store(name, st, out.mounts[name])

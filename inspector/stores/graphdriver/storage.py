@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from inspector.errors import ReaderError
 from inspector.model import ShortLink, Skipped, StorageDir
 from inspector.readers import fs
+from inspector.readers.entrycache import Section
 
 #: overlay2 short names: 26 chars of uppercase base32 (the daemon makes them with
 #: overlayutils.GenerateID). Accept any base32 length so odd-but-harmless ones still map.
@@ -122,8 +123,16 @@ def _entries(
     return home_dir, out
 
 
-def read_overlay2(home: str) -> StorageArea:
-    """Read overlay2/: per-layer dirs and the l/ short-link directory."""
+def read_overlay2(
+    home: str,
+    cache: Section[StorageDir] | None = None,
+    links: Section[ShortLink] | None = None,
+) -> StorageArea:
+    """Read overlay2/: per-layer dirs and the l/ short-link directory.
+
+    `cache`: dirs unchanged since a previous run (same lstat identity) are taken from it;
+    `links`: the short links, all of them, while l/ itself is unchanged.
+    """
     area = StorageArea(home)
     listed = _entries(home, area)
     if listed is None:
@@ -134,19 +143,47 @@ def read_overlay2(home: str) -> StorageArea:
         for name, st in entries:
             path = os.path.join(home, name)
             if name == "l" and stat.S_ISDIR(st.st_mode):
-                area.links = read_short_links(path, area.skipped, home_dir)
+                area.links = read_short_links(path, area.skipped, home_dir, links, st)
                 continue
             if not stat.S_ISDIR(st.st_mode):
                 area.other.append(path)
                 continue
-            area.dirs[name] = _read_overlay_dir(path, name, st, home_dir, shared)
+            if cache is not None:
+                hit = cache.lookup(name, st)
+                if hit is not None and hit.path == path:
+                    area.dirs[name] = hit
+                    continue
+            found = _read_overlay_dir(path, name, st, home_dir, shared)
+            area.dirs[name] = found
+            if cache is not None and not found.problems:
+                cache.store(name, st, found)
     return area
 
 
 def read_short_links(
-    ldir: str, skipped: list[Skipped], parent: fs.Dir | None = None
+    ldir: str,
+    skipped: list[Skipped],
+    parent: fs.Dir | None = None,
+    cache: Section[ShortLink] | None = None,
+    st: os.stat_result | None = None,
 ) -> dict[str, ShortLink]:
-    """Read overlay2/l: readlink only, never follow."""
+    """Read overlay2/l: readlink only, never follow.
+
+    `cache` with `st` (l/'s lstat): a symlink is never changed in place, only made or
+    removed, which changes l/ itself; while l/ is unchanged its links are taken from it.
+    """
+    if cache is not None and st is not None:
+        kept = cache.lookup_all(st)
+        if kept is not None and all(x.path == os.path.join(ldir, n) for n, x in kept.items()):
+            return kept
+    links = _read_links(ldir, skipped, parent)
+    if cache is not None and st is not None:
+        for name, link in links.items():
+            cache.store(name, st, link)
+    return links
+
+
+def _read_links(ldir: str, skipped: list[Skipped], parent: fs.Dir | None) -> dict[str, ShortLink]:
     links: dict[str, ShortLink] = {}
     try:
         d = fs.Dir(ldir, parent)
