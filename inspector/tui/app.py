@@ -33,6 +33,7 @@ from inspector.errors import InspectorError, UsageError
 from inspector.inventory import Glance
 from inspector.model import Inventory, Measurements, Skipped
 from inspector.options import DEFAULT_DAEMON_CONFIG, Options
+from inspector.tui import heap
 from inspector.tui.rows import EfficiencyView, Prepared, prepare
 from inspector.tui.safe import inside, t
 from inspector.tui.screens.export import ExportScreen, check_path
@@ -273,8 +274,12 @@ class InspectorApp(App[int]):
             self.measuring = False
             self.main.status.done(summary(prepared.report, self.root_label))
             self._start_efficiency(prepared.report)
+            heap.settle()  # the report out of full collections (inspector.tui.heap)
         else:
             self.main.status.busy("Measuring…")
+
+    def on_unmount(self) -> None:
+        heap.release()
 
     # -- efficiency ---------------------------------------------------------------------
 

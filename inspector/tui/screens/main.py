@@ -8,6 +8,7 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import Footer, TabbedContent, TabPane
 
+from inspector.tui import heap
 from inspector.tui.rows import Prepared
 from inspector.tui.widgets.buildcache import BuildCacheView
 from inspector.tui.widgets.containers import ContainersView
@@ -88,6 +89,7 @@ class MainScreen(Screen[None]):
         self._stale.discard(tab)
         view = self.query_one(f"#{tab}-view", TableView)
         view.show(self.prepared.index, self.prepared.table(tab))
+        heap.settle()  # the table lives as long as the report (inspector.tui.heap)
 
     def refresh_tab(self, tab: str) -> None:
         """Build a tab's table again (new efficiency numbers): now if shown, else when shown.
