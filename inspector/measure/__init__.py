@@ -16,9 +16,12 @@
 
 The package: :mod:`.planning` (which trees), :mod:`.walker` (one tree, by directory descriptors),
 :mod:`.pool` (serial or forked workers), :mod:`.sizecache`, :mod:`.vfsdiff` (vfs's naive
-diff) and :mod:`.dirfd` (walking by descriptors). Walks run in parallel across dirs in forked
-worker processes, one per core, when the plan is big enough to pay for them and this process
-runs no other threads (forking those is unsafe); otherwise serially. Hard links are counted
+diff), :mod:`.dirfd` (walking by descriptors) and :mod:`.split` (one big tree in pieces).
+Walks run in parallel across dirs in forked worker processes, one per core, when the plan is
+big enough to pay for them and this process runs no other threads (forking those is unsafe);
+otherwise serially. A tree the last run found too big for one process (a huge volume) is
+split: its first levels are listed here and its subdirs walked by all the workers, merged into
+the Usage the serial walk gives. Hard links are counted
 once per filesystem across the whole root: a walk counts links whose every name it saw; the
 rest are handed back and counted by the first dir (in plan order) that holds them. Memory stays
 O(dirs measured + hard-linked inodes).
@@ -33,10 +36,18 @@ from collections.abc import Callable, Sequence
 from typing import NamedTuple
 
 from inspector.errors import ReaderError
-from inspector.measure import sizecache
+from inspector.measure import sizecache, split
 from inspector.measure.containerd import anchored as ctrd_anchored
 from inspector.measure.planning import Job, plan
-from inspector.measure.pool import Executor, _batches, _choose, _default_workers, _forked, _serial
+from inspector.measure.pool import (
+    Executor,
+    Task,
+    _batches,
+    _choose,
+    _default_workers,
+    _forked,
+    _serial,
+)
 from inspector.measure.sizecache import SizeCache
 from inspector.model import Inventory, Measurements, Usage
 from inspector.readers import fs
@@ -48,6 +59,11 @@ Progress = Callable[[str, int, int], None]
 UNKNOWN_COST = 2_000
 #: Cache hint: entries walked outside image layers last run (to choose serial or parallel).
 HINT_MUTABLE = "mutable_entries"
+#: Cache hints: a tree's path after this prefix, its entries last run (trees outside image
+#: layers big enough to be split across the walker processes; see inspector.measure.split).
+HINT_TREE = "entries:"
+#: The biggest trees only (a root with thousands of big volumes keeps its cache file small).
+MAX_TREE_HINTS = 64
 
 
 class ScanStats(NamedTuple):
@@ -61,6 +77,8 @@ class ScanStats(NamedTuple):
     walked_entries: int
     cache_file: str | None
     seconds: float
+    split_trees: int = 0
+    """Trees walked in pieces by several walker processes."""
 
 
 class ScanResult(NamedTuple):
@@ -127,9 +145,10 @@ def _scan(
     idents: dict[int, sizecache.Identity | None] = {}
     pending: list[tuple[int, Job, int]] = []
     facts = _layer_facts(inv)
+    guess = _mutable_guess(jobs, sc)
     for i, job in enumerate(jobs):
         if job.layer is None:
-            pending.append((i, job, UNKNOWN_COST))
+            pending.append((i, job, sc.hints.get(HINT_TREE + job.path, guess)))
             continue
         # Identity before the walk: a change during the walk makes the next run miss.
         ident = _layer_identity(inv, job.path, facts.get(job.layer, [job.layer]))
@@ -146,25 +165,45 @@ def _scan(
     mutable = [p for p in pending if p[1].layer is None]
     expected += sc.hints.get(HINT_MUTABLE, len(mutable) * UNKNOWN_COST)
     how = _choose(executor, expected, nworkers) if pending else "serial"
-    batches = _batches(pending, 1 if how == "serial" else nworkers)
     total = len(jobs)
     done = total - len(pending)
     if progress is not None:
         progress("measuring", done, total)
-    runner = _forked(batches, nworkers) if how == "process" else _serial(batches)
     walked_entries = mutable_entries = 0
-    reported = done
-    for results in runner:
-        for i, w in results:
-            walks[i] = w
-            walked_entries += w.files
-            if jobs[i].layer is None:
-                mutable_entries += w.files
-        done += len(results)
-        # Every 16 dirs is often enough for a progress bar and for a caller to cancel.
-        if progress is not None and (done - reported >= 16 or done == total):
-            progress("measuring", done, total)
-            reported = done
+    merges: dict[int, split.Merge] = {}
+    opened: list[split.Opened] = []
+    try:
+        tasks: list[tuple[int, Job | split.Piece, int]] = list(pending)
+        if how == "process":
+            tasks = _split_big(pending, nworkers, walks, merges, opened)
+            done += sum(1 for i, _, _ in pending if i in walks)  # walked whole while splitting
+        batches: list[list[Task]] = _batches(tasks, 1 if how == "serial" else nworkers)
+        runner = _forked(batches, nworkers) if how == "process" else _serial(batches)
+        reported = done
+        for results in runner:
+            for i, part in results:
+                if isinstance(part, Usage):
+                    walks[i] = part
+                else:
+                    m = merges[i]
+                    m.add(part)
+                    if m.left:
+                        continue
+                    walks[i] = m.usage()
+                    del merges[i]
+                done += 1
+            # Every 16 dirs is often enough for a progress bar and for a caller to cancel.
+            if progress is not None and (done - reported >= 16 or done == total):
+                progress("measuring", done, total)
+                reported = done
+    finally:
+        for o in opened:
+            o.walk.close_all()
+    for i, _, _ in pending:
+        w = walks[i]
+        walked_entries += w.files
+        if jobs[i].layer is None:
+            mutable_entries += w.files
     layer_walks: dict[str, Usage] = {}
     pending_ids = {i for i, _, _ in pending}
     for i, job in enumerate(jobs):
@@ -179,6 +218,12 @@ def _scan(
     vfs_changes = _vfs_container_sizes(inv) if inv.root.storage_driver == "vfs" else {}
     if sc.enabled:
         sc.hint(HINT_MUTABLE, mutable_entries)
+        big = sorted(
+            (walks[i].files, jobs[i].path)
+            for i, job, _ in pending
+            if job.layer is None and walks[i].files >= split.SPLIT_MIN_ENTRIES
+        )[-MAX_TREE_HINTS:]
+        sc.hint_group(HINT_TREE, {HINT_TREE + path: n for n, path in big})
         sc.save(present=inv.storage_dirs.keys())
     measured = Measurements(
         usage=usage,
@@ -198,8 +243,53 @@ def _scan(
         walked_entries=walked_entries,
         cache_file=sc.path,
         seconds=time.perf_counter() - started,
+        split_trees=len(opened),
     )
     return ScanResult(measured, stats)
+
+
+def _mutable_guess(jobs: Sequence[Job], sc: SizeCache) -> int:
+    """Expected entries of a tree outside image layers with no hint of its own: an equal
+    share of what the others held last run (UNKNOWN_COST on a first run)."""
+    total = sc.hints.get(HINT_MUTABLE)
+    if total is None:
+        return UNKNOWN_COST
+    own = 0
+    rest = 0
+    for job in jobs:
+        if job.layer is None:
+            n = sc.hints.get(HINT_TREE + job.path)
+            if n is None:
+                rest += 1
+            else:
+                own += n
+    return max((total - own) // max(rest, 1), 1)
+
+
+def _split_big(
+    pending: list[tuple[int, Job, int]],
+    workers: int,
+    walks: dict[int, Usage],
+    merges: dict[int, split.Merge],
+    opened: list[split.Opened],
+) -> list[tuple[int, Job | split.Piece, int]]:
+    """The tasks for the walker processes: trees too big for one, in pieces (see
+    inspector.measure.split); their first levels are listed here, before forking."""
+    total = sum(c for _, _, c in pending)
+    tasks: list[tuple[int, Job | split.Piece, int]] = []
+    for i, job, cost in pending:
+        if not split.worth_splitting(cost, total, workers):
+            tasks.append((i, job, cost))
+            continue
+        got = split.open_split(job, workers, cost)
+        if isinstance(got, Usage):
+            walks[i] = got  # nothing left to hand out: walked whole here
+            continue
+        opened.append(got)
+        merges[i] = got.merge
+        each = max(cost // len(got.pieces), 1)
+        tasks += [(i, p, each) for p in got.pieces]
+    return tasks
 
 
 def _assemble(jobs: Sequence[Job], walks: dict[int, Usage]) -> dict[str, Usage]:

@@ -14,7 +14,8 @@ from typing import Literal, cast
 
 from inspector import frames
 from inspector.measure.planning import Job
-from inspector.measure.walker import walk_tree
+from inspector.measure.split import Piece
+from inspector.measure.walker import Part, walk_piece, walk_tree
 from inspector.model import Usage
 
 Executor = Literal["auto", "serial", "process"]
@@ -25,15 +26,23 @@ PARALLEL_MIN_ENTRIES = 40_000
 #: Batches per worker: enough to balance uneven dirs, few enough to keep IPC cheap.
 BATCHES_PER_WORKER = 8
 
-Task = tuple[int, Job]
+Task = tuple[int, Job | Piece]
+"""A tree (by its index in the plan), or a piece of a split tree (see inspector.measure.split)."""
+Result = tuple[int, Usage | Part]
 
 
-def _run_batch(batch: Sequence[Task]) -> list[tuple[int, Usage]]:
-    """Worker entry point: walk each job of a batch."""
-    return [(i, walk_tree(job.path, job.sub, job.skip, job.mounts)) for i, job in batch]
+def _run_batch(batch: Sequence[Task]) -> list[Result]:
+    """Worker entry point: walk each job or piece of a batch."""
+    out: list[Result] = []
+    for i, job in batch:
+        if isinstance(job, Piece):
+            out.append((i, walk_piece(job.node, job.dev, job.mounts)))
+        else:
+            out.append((i, walk_tree(job.path, job.sub, job.skip, job.mounts)))
+    return out
 
 
-def _batches(tasks: list[tuple[int, Job, int]], workers: int) -> list[list[Task]]:
+def _batches(tasks: list[tuple[int, Job | Piece, int]], workers: int) -> list[list[Task]]:
     """Largest first (so a huge dir does not start last), small ones grouped."""
     tasks = sorted(tasks, key=lambda t: -t[2])
     total = sum(t[2] for t in tasks)
@@ -67,7 +76,7 @@ def _choose(executor: Executor, expected: int, workers: int) -> str:
     return "process"
 
 
-def _serial(batches: list[list[Task]]) -> Iterator[list[tuple[int, Usage]]]:
+def _serial(batches: Sequence[Sequence[Task]]) -> Iterator[list[Result]]:
     # One dir at a time, so a caller's progress callback can stop the scan between dirs.
     for b in batches:
         for task in b:
@@ -81,7 +90,7 @@ class WalkerFailed(RuntimeError):
 _TASK = struct.Struct("<I")
 
 
-def _child(tasks: int, out: int, batches: list[list[Task]]) -> None:
+def _child(tasks: int, out: int, batches: Sequence[Sequence[Task]]) -> None:
     """A walker process: take batch numbers from `tasks`, write pickled results to `out`."""
     # Nothing here creates cycles; a collection would only copy the parent's pages.
     gc.disable()
@@ -93,7 +102,7 @@ def _child(tasks: int, out: int, batches: list[list[Task]]) -> None:
         frames.send(out, _run_batch(batches[n]))
 
 
-def _forked(batches: list[list[Task]], workers: int) -> Iterator[list[tuple[int, Usage]]]:
+def _forked(batches: Sequence[Sequence[Task]], workers: int) -> Iterator[list[Result]]:
     """Walk the batches in `workers` forked processes; yield each batch's results.
 
     Plain os.fork and pipes rather than multiprocessing: importing it and starting a Pool
@@ -137,7 +146,7 @@ def _forked(batches: list[list[Task]], workers: int) -> Iterator[list[tuple[int,
                     buf = buffers[fd]
                     if chunk:
                         buf += chunk
-                        yield from cast(Iterator[list[tuple[int, Usage]]], frames.take(buf))
+                        yield from cast(Iterator[list[Result]], frames.take(buf))
                         continue
                     sel.unregister(fd)
                     os.close(fd)

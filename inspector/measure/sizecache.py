@@ -294,6 +294,15 @@ class SizeCache:
         if old is None or abs(value - old) > max(old, 1000) // 2:
             self._dirty = True
 
+    def hint_group(self, prefix: str, values: Mapping[str, int]) -> None:
+        """Replace every hint whose key starts with `prefix` by `values` (keys with it)."""
+        stale = [k for k in self.hints if k.startswith(prefix) and k not in values]
+        for k in stale:
+            del self.hints[k]
+            self._dirty = True
+        for k, v in values.items():
+            self.hint(k, v)
+
     def save(self, present: Iterable[str] | None = None) -> bool:
         """Write the cache atomically if anything changed; False when nothing was written.
 

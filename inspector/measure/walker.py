@@ -4,6 +4,10 @@ Docker's ``directory.Size`` rules (apparent bytes of non-directories, size 0 ski
 inode once) plus allocated bytes, the tar payload and hard links leaving the tree; the same
 rules as the reference walker in tests/refwalk.py. It never follows a symlink, never enters a
 mount point and never re-resolves a path (see inspector.measure.dirfd).
+
+A big tree can also be walked in parts (see inspector.measure.split): its first levels are
+listed here by :func:`split_tree`, the subdirs found below them are walked by
+:func:`walk_piece` (in other processes), and the parts are merged into the same Usage.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from __future__ import annotations
 import errno
 import os
 import stat
+from typing import NamedTuple
 
 from inspector.errors import ReaderError
 from inspector.measure.dirfd import MAX_OPEN_DIRS, DirNode, DirWalk, Swapped
@@ -23,6 +28,39 @@ from inspector.readers import fs
 #: a size is either Docker's or unknown, never a third number.
 PATH_MAX = 4096
 
+Link = tuple[int, int, int, int, int, int, int]
+"""A multi-link inode not resolved within a part of a tree: (st_dev, st_ino, allocated
+bytes, st_nlink at first sight, names seen, apparent bytes if a name was in the counted area
+else 0, tar payload bytes likewise)."""
+
+
+class Part(NamedTuple):
+    """What one part of a split tree holds; merged by inspector.measure.split."""
+
+    apparent: int
+    disk: int
+    files: int
+    unreadable: tuple[Skipped, ...]
+    payload: int
+    links: tuple[Link, ...]
+
+
+class _Acc:
+    """Running totals of one walk (or one part of a walk)."""
+
+    __slots__ = ("apparent", "disk", "files", "links", "payload", "unreadable")
+
+    def __init__(self, disk: int, files: int) -> None:
+        self.apparent = 0
+        self.payload = 0
+        self.disk = disk
+        self.files = files
+        # Multi-link non-dirs: (dev, ino) -> [bytes, nlink, names seen, apparent, payload].
+        # directory.Size keys its map by inode number only; every entry counted has the
+        # tree's st_dev, so (dev, ino) is the same key.
+        self.links: dict[tuple[int, int], list[int]] = {}
+        self.unreadable: list[Skipped] = []
+
 
 def _top_error(path: str, e: Exception) -> Usage:
     reason = str(e).removeprefix(f"{path}: ") if isinstance(e, ReaderError) else None
@@ -32,21 +70,14 @@ def _top_error(path: str, e: Exception) -> Usage:
     return Usage(unreadable=(Skipped(path, reason),))
 
 
-def walk_tree(
-    path: str,
-    sub: str | None = None,
-    skip: frozenset[str] = frozenset(),
-    mounts: frozenset[str] = frozenset(),
-) -> Usage:
-    """Measure the tree at `path` (a :class:`inspector.model.Usage`); missing: zero.
+class _Top(NamedTuple):
+    walk: DirWalk
+    node: DirNode
+    acc: _Acc
 
-    Same rules as the reference walker in tests/refwalk.py, plus the tar payload and hard links
-    leaving the tree. `path` is reached beneath the data root (no symlink on the way is
-    followed) and itself lstat'ed: a symlink is counted, never followed. Below it, every dir is
-    opened relative to its parent's descriptor (see ``DirWalk.reach`` in
-    inspector.measure.dirfd); `mounts` (absolute paths of mount points) and anything on
-    another device are not entered.
-    """
+
+def _open_top(path: str, sub: str | None, mounts: frozenset[str]) -> Usage | _Top:
+    """The top of a walk, opened and checked; or its whole Usage (not a dir, gone, unreadable)."""
     try:
         top = fs.lstat(path)
     except FileNotFoundError:
@@ -77,18 +108,145 @@ def walk_tree(
     if st_top.st_ino != top.st_ino or st_top.st_dev != dev:
         w.close(first)
         return Usage()  # replaced or mounted over since its lstat: as if it had vanished
-    apparent = payload = 0
-    disk = blocks
-    files = 1
-    # Multi-link non-dirs: (dev, ino) -> [bytes, names not yet seen].
-    links: dict[tuple[int, int], list[int]] = {}
-    seen_ino: set[int] = set()  # directory.Size keys its map by inode number only
-    unreadable: list[Skipped] = []
+    return _Top(w, first, _Acc(blocks, 1))
+
+
+def walk_tree(
+    path: str,
+    sub: str | None = None,
+    skip: frozenset[str] = frozenset(),
+    mounts: frozenset[str] = frozenset(),
+) -> Usage:
+    """Measure the tree at `path` (a :class:`inspector.model.Usage`); missing: zero.
+
+    Same rules as the reference walker in tests/refwalk.py, plus the tar payload and hard links
+    leaving the tree. `path` is reached beneath the data root (no symlink on the way is
+    followed) and itself lstat'ed: a symlink is counted, never followed. Below it, every dir is
+    opened relative to its parent's descriptor (see ``DirWalk.reach`` in
+    inspector.measure.dirfd); `mounts` (absolute paths of mount points) and anything on
+    another device are not entered.
+    """
+    top = _open_top(path, sub, mounts)
+    if isinstance(top, Usage):
+        return top
+    w, first, acc = top
+    try:
+        _descend(w, [first], acc, sub, skip, mounts, -1)
+    finally:
+        w.close_all()
+    leaving: list[tuple[int, int, int]] = []
+    apparent, payload, disk = acc.apparent, acc.payload, acc.disk
+    for (ldev, ino), (nbytes, nlink, seen, app, pay) in acc.links.items():
+        apparent += app
+        payload += pay
+        if seen >= nlink:
+            disk += nbytes  # every name is in this tree: count it here, once
+        else:
+            leaving.append((ldev, ino, nbytes))
+    # Sorted, so that a tree walked in parts gives the very same Usage.
+    return Usage(
+        apparent, disk, acc.files, sorted_skips(acc.unreadable), payload, tuple(sorted(leaving))
+    )
+
+
+def sorted_skips(skips: list[Skipped]) -> tuple[Skipped, ...]:
+    """Skip records in path order (the walk's order depends on how it was split)."""
+    if len(skips) < 2:
+        return tuple(skips)
+    return tuple(sorted(skips, key=lambda s: (s.path, s.reason)))
+
+
+class Split(NamedTuple):
+    """A tree's first levels, listed: their part, and the subdirs left to walk."""
+
+    head: Part
+    pieces: list[DirNode]
+    walk: DirWalk
+    """Holds the descriptors the pieces are opened beneath: close it when they are done."""
+
+
+def split_tree(
+    path: str,
+    sub: str | None,
+    skip: frozenset[str],
+    mounts: frozenset[str],
+    want: int,
+    max_dirs: int,
+    max_entries: int,
+) -> Split | Usage:
+    """List the tree at `path` breadth-first until `want` subdirs are left to walk, or
+    `max_dirs` dirs or more than `max_entries` entries were listed, or none is left; its
+    Usage when it is not a dir or nothing is left (then it was walked whole here)."""
+    top = _open_top(path, sub, mounts)
+    if isinstance(top, Usage):
+        return top
+    w, first, acc = top
+    frontier: list[DirNode] = [first]
+    listed = 0
+    try:
+        # The top is always listed here (its skip and sub rules apply to its names only).
+        while frontier and (
+            listed == 0 or (len(frontier) < want and listed < max_dirs and acc.files <= max_entries)
+        ):
+            # Breadth-first: the next dir to list is the oldest found.
+            stack = [frontier.pop(0)]
+            _descend(w, stack, acc, sub, skip, mounts, 1)
+            frontier += stack
+            listed += 1
+    except BaseException:
+        w.close_all()
+        raise
+    if not frontier:
+        w.close_all()
+    return Split(_part(acc), frontier, w)
+
+
+def walk_piece(node: DirNode, dev: int, mounts: frozenset[str]) -> Part:
+    """Walk one subdir left by :func:`split_tree` (beneath its parent's open descriptor)."""
+    w = DirWalk(dev)
+    acc = _Acc(0, 0)
+    try:
+        # Not the top: its entries are counted by node.counts, no top-level skip applies.
+        _descend(w, [node], acc, None, frozenset(), mounts, -1)
+    finally:
+        w.close_all()
+    return _part(acc)
+
+
+def _part(acc: _Acc) -> Part:
+    apparent, payload, disk = acc.apparent, acc.payload, acc.disk
+    open_links: list[Link] = []
+    for (ldev, ino), (nbytes, nlink, seen, app, pay) in acc.links.items():
+        if seen >= nlink:
+            # Every name is in this part: no other part can see this inode.
+            apparent += app
+            payload += pay
+            disk += nbytes
+        else:
+            open_links.append((ldev, ino, nbytes, nlink, seen, app, pay))
+    return Part(apparent, disk, acc.files, tuple(acc.unreadable), payload, tuple(open_links))
+
+
+def _descend(
+    w: DirWalk,
+    stack: list[DirNode],
+    acc: _Acc,
+    sub: str | None,
+    skip: frozenset[str],
+    mounts: frozenset[str],
+    limit: int,
+) -> None:
+    """List the dirs on `stack` depth-first (at most `limit` of them; -1: all), adding what
+    they hold to `acc`; the subdirs not listed yet are left on `stack`."""
+    dev = w.dev
+    apparent, payload, disk, files = acc.apparent, acc.payload, acc.disk, acc.files
+    links = acc.links
+    unreadable = acc.unreadable
     s_isdir, s_isreg = stat.S_ISDIR, stat.S_ISREG
     lstat_at = os.stat
-    stack: list[DirNode] = [first]
+    listed = 0
     try:
-        while stack:
+        while stack and listed != limit:
             node = stack.pop()
             current = node.path
             try:
@@ -108,6 +266,7 @@ def walk_tree(
                 continue
             assert fd is not None
             w.done_with_parent(node)
+            listed += 1
             try:
                 names = os.listdir(fd)
             except OSError as e:
@@ -151,14 +310,13 @@ def walk_tree(
                     key = (dev, st.st_ino)
                     seen = links.get(key)
                     if seen is None:
-                        links[key] = [st.st_blocks * 512, st.st_nlink - 1]
+                        seen = links[key] = [st.st_blocks * 512, st.st_nlink, 1, 0, 0]
                     else:
-                        seen[1] -= 1
-                    if counts and size > 0 and st.st_ino not in seen_ino:
-                        seen_ino.add(st.st_ino)
-                        apparent += size
+                        seen[2] += 1
+                    if counts and size > 0 and not seen[3]:
+                        seen[3] = size
                         if s_isreg(mode):
-                            payload += size
+                            seen[4] = size
                     continue
                 disk += st.st_blocks * 512
                 if counts and size > 0:
@@ -168,11 +326,4 @@ def walk_tree(
             if node.pending == 0 or w.open > MAX_OPEN_DIRS:
                 w.close(node)  # reopened through `reach` if a child still needs it
     finally:
-        w.close_all()
-    leaving: list[tuple[int, int, int]] = []
-    for (ldev, ino), (nbytes, left) in links.items():
-        if left <= 0:
-            disk += nbytes  # every name is in this tree: count it here, once
-        else:
-            leaving.append((ldev, ino, nbytes))
-    return Usage(apparent, disk, files, tuple(unreadable), payload, tuple(leaving))
+        acc.apparent, acc.payload, acc.disk, acc.files = apparent, payload, disk, files
