@@ -34,3 +34,10 @@ SCALE = _scale()
 def examples(full: int) -> int:
     """The number of examples to run for a test whose full number is `full` (at least 1)."""
     return max(1, round(full * SCALE))
+
+
+def stride(full: int) -> int:
+    """The step of a test that tries every `full`-th offset of a file in a full run (so that
+    it tries about SCALE times as many offsets in this one)."""
+    return max(1, round(full / SCALE))
+

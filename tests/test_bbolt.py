@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from fuzzscale import examples
+from fuzzscale import examples, stride
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -374,7 +374,8 @@ def test_byte_flips_only_bolt_error(name: str) -> None:
     data = real(name)
     hwm = _hwm(data)
     raised = 0
-    for off in range(0, hwm, 23):
+    # Every 23rd byte of the first pages (metas, freelist, root), a scaled sample beyond.
+    for off in sorted({*range(0, min(hwm, 4 * PS), 23), *range(0, hwm, stride(23))}):
         mutated = bytearray(data)
         mutated[off] ^= 0xA5
         try:
@@ -854,10 +855,10 @@ def test_pread_path_equals_whole_file_real(name: str, max_value: int) -> None:
 def test_pread_path_truncation_and_flips_match(name: str) -> None:
     data = real(name)
     hwm = _hwm(data)
-    for cut in sorted({*range(0, len(data), 1021), hwm - 1, hwm}):
+    for cut in sorted({*range(0, len(data), stride(1021)), hwm - 1, hwm}):
         whole, pread = both_paths(data[:cut], page_buffer=0)
         assert whole == pread
-    for off in range(0, hwm, 97):
+    for off in range(0, hwm, stride(97)):
         mutated = bytearray(data)
         mutated[off] ^= 0x5A
         whole, pread = both_paths(bytes(mutated), max_value=200, page_buffer=0)
