@@ -40,4 +40,3 @@ def stride(full: int) -> int:
     """The step of a test that tries every `full`-th offset of a file in a full run (so that
     it tries about SCALE times as many offsets in this one)."""
     return max(1, round(full / SCALE))
-
