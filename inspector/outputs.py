@@ -335,6 +335,33 @@ def write_file(
         os.close(dir_fd)
 
 
+def write_cache(
+    directory: str,
+    name: str,
+    data: bytes,
+    roots: Iterable[str],
+    *,
+    label: str,
+    hint: str = "",
+    refused: type[OutputRefused] = OutputRefused,
+    tmp_suffix: str = ".tmp",
+) -> None:
+    """Replace the private file `name` in the cache dir `directory`, made as needed.
+
+    Mode 0600; the temp file is ``.tmp-<random><tmp_suffix>``, the name the size cache's
+    tidying removes when a run was killed. OSError or `refused`, as :func:`write_at`.
+    """
+    roots = list(roots)
+    dir_fd = make_dirs(directory, roots, label=label, hint=hint, refused=refused)
+    try:
+        write_at(
+            dir_fd, name, data, roots, label=label, shown=directory, mode=PRIVATE_MODE,
+            hint=hint, refused=refused, tmp_prefix=".tmp-", tmp_suffix=tmp_suffix,
+        )  # fmt: skip
+    finally:
+        os.close(dir_fd)
+
+
 __all__ = [
     "DIR_MODE",
     "PRIVATE_MODE",
@@ -344,5 +371,6 @@ __all__ = [
     "make_dirs",
     "open_dir",
     "write_at",
+    "write_cache",
     "write_file",
 ]

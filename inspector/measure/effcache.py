@@ -156,29 +156,18 @@ class EfficiencyCache:
         if len(data) > MAX_FILE_BYTES:
             return False  # it would be ignored when read: keep the old one
         try:
-            dir_fd = outputs.make_dirs(
-                self.directory, [self.root], label=_LABEL, hint=_HINT, refused=CacheRefused
-            )
-        except OSError:
-            return False
-        try:
-            outputs.write_at(
-                dir_fd,
+            outputs.write_cache(
+                self.directory,
                 file_name(self.root),
                 data,
                 [self.root],
                 label=_LABEL,
-                shown=self.directory,
-                mode=outputs.PRIVATE_MODE,
                 hint=_HINT,
                 refused=CacheRefused,
-                tmp_prefix=".tmp-",
                 tmp_suffix=".json",
             )
         except OSError:
             return False
-        finally:
-            os.close(dir_fd)
         self._dirty = False
         return True
 

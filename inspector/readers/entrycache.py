@@ -45,7 +45,9 @@ from collections.abc import Mapping
 from typing import Any, Generic, TypeVar
 
 from inspector import outputs
+from inspector.errors import ReaderError
 from inspector.paths import inside
+from inspector.readers import fs
 
 #: Bumped whenever what a record means changes; files of other versions are ignored.
 FORMAT_VERSION = 1
@@ -267,30 +269,17 @@ class EntryCache:
         try:
             buf = io.BytesIO()
             _PlainPickler(buf, protocol=pickle.HIGHEST_PROTOCOL).dump(doc)
-            data = buf.getvalue()
-            dir_fd = outputs.make_dirs(
-                self.directory, [self.root], label=_LABEL, hint=_HINT, refused=outputs.OutputRefused
+            outputs.write_cache(
+                self.directory,
+                file_name(self.root),
+                buf.getvalue(),
+                [self.root],
+                label=_LABEL,
+                hint=_HINT,
+                tmp_suffix=".pickle",
             )
         except (OSError, outputs.OutputRefused, pickle.PicklingError):
             return False
-        try:
-            # ".tmp-…": the prefix the size cache's tidying removes when a run was killed.
-            outputs.write_at(
-                dir_fd,
-                file_name(self.root),
-                data,
-                [self.root],
-                label=_LABEL,
-                shown=self.directory,
-                mode=outputs.PRIVATE_MODE,
-                hint=_HINT,
-                tmp_prefix=".tmp-",
-                tmp_suffix=".pickle",
-            )
-        except (OSError, outputs.OutputRefused):
-            return False
-        finally:
-            os.close(dir_fd)
         return True
 
 
@@ -313,27 +302,15 @@ def _load(path: str, root: str) -> dict[str, Any]:
         return {}
     try:
         st = os.fstat(fd)
-        if (
-            not stat.S_ISREG(st.st_mode)
-            or st.st_uid != os.geteuid()
-            or st.st_mode & 0o077
-            or st.st_size > MAX_FILE_BYTES
-        ):
-            return {}
-        chunks: list[bytes] = []
-        left = st.st_size + 1
-        while left > 0:
-            chunk = os.read(fd, min(left, 1 << 22))
-            if not chunk:
-                break
-            chunks.append(chunk)
-            left -= len(chunk)
-        data = b"".join(chunks)
     except OSError:
-        return {}
-    finally:
         os.close(fd)
-    if len(data) > MAX_FILE_BYTES:
+        return {}
+    if not stat.S_ISREG(st.st_mode) or st.st_uid != os.geteuid() or st.st_mode & 0o077:
+        os.close(fd)
+        return {}
+    try:
+        data = fs.read_fd(fd, path, MAX_FILE_BYTES)  # capped; closes it
+    except ReaderError:
         return {}
     try:
         doc = _PlainUnpickler(io.BytesIO(data)).load()

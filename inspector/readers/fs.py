@@ -325,11 +325,12 @@ def read_bytes(path: str | bytes, cap: int = SMALL) -> bytes:
     file, a permission error, a file over the cap.
     """
     fd, _ = open_regular(path, cap)
-    return _read_fd(fd, os.fsdecode(path), cap)
+    return read_fd(fd, os.fsdecode(path), cap)
 
 
-def _read_fd(fd: int, shown: str, cap: int) -> bytes:
-    """Read an open regular file up to `cap` bytes, then close it (ReaderError otherwise)."""
+def read_fd(fd: int, shown: str, cap: int) -> bytes:
+    """Read an open regular file up to `cap` bytes, then close it (ReaderError otherwise;
+    `shown`: its path in messages)."""
     try:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
@@ -552,7 +553,7 @@ class Dir:
             if e.errno == errno.ELOOP:
                 raise ReaderError(f"{shown}: is a symlink, not followed") from e
             raise ReaderError(f"{shown}: {e.strerror or e}") from e
-        return _read_fd(fd, shown, cap)
+        return read_fd(fd, shown, cap)
 
     def read_text(self, name: str, cap: int = SMALL) -> str | None:
         """Like :func:`read_optional_text` for the entry `name` (None when it is missing)."""
