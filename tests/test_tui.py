@@ -71,10 +71,13 @@ def drive(
 
 
 async def until(pilot: Pilot[int], cond: Callable[[], bool], timeout: float = 10.0) -> None:
-    """Let the app run until `cond()` holds."""
+    """Let the app run until `cond()` holds (on time-out, the assertion shows the screen)."""
     end = time.monotonic() + timeout
     while not cond():
-        assert time.monotonic() < end, "timed out"
+        if time.monotonic() >= end:
+            app = pilot.app
+            assert isinstance(app, InspectorApp)
+            raise AssertionError(f"timed out; the screen:\n{screen_text(app)}")
         await pilot.pause(0.02)
 
 

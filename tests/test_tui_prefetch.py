@@ -196,7 +196,8 @@ class StalledRun(ForkedRun):
 
 def test_counts_are_on_screen_until_the_report_comes_and_q_stops_the_reader() -> None:
     run = StalledRun()
-    app = make_app(str(SAMPLE), prefetch=run, efficiency=False)
+    # A short label: the header must fit one line whatever the checkout's path.
+    app = make_app(str(SAMPLE), prefetch=run, efficiency=False, root_label="sample_data/root")
     seen: dict[str, float] = {}
 
     async def script(pilot: Pilot[int]) -> None:
