@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import errno
+import glob
 import importlib.util
 import io
 import json
@@ -489,11 +490,35 @@ class PrivateDockerd:
             "--userland-proxy=false",
             # Containers whose PID 1 ignores SIGTERM (sleep) would hold shutdown for 10 s.
             "--shutdown-timeout=5",
+            # Daemons on copies of one root run containers with the same IDs at once: each
+            # daemon's containers get cgroups of their own (the default parent is /docker).
+            f"--cgroup-parent={self.cgroup_parent}",
         ]
         if self.storage_driver:
             cmd.append(f"--storage-driver={self.storage_driver}")
         cmd.extend(self.extra_args)
         return cmd
+
+    @property
+    def cgroup_parent(self) -> str:
+        """The parent cgroup of this daemon's containers (named after its exec root)."""
+        if self.exec_root is None:
+            raise DockerLabError("exec root not chosen yet")
+        return "/" + self.exec_root.name
+
+    def _remove_cgroup_parent(self) -> None:
+        """rmdir this daemon's parent cgroups, deepest first (runc removed its containers';
+        BuildKit leaves a `buildkit` child); a cgroup with a task left is not removable."""
+        if self.exec_root is None:
+            return
+        name = self.exec_root.name
+        for base in ("/sys/fs/cgroup", *glob.glob("/sys/fs/cgroup/*")):
+            top = os.path.join(base, name)
+            if not os.path.isdir(top) or os.path.islink(top):
+                continue
+            for d, _, _ in sorted(os.walk(top), key=lambda w: -len(w[0])):
+                with contextlib.suppress(OSError):
+                    os.rmdir(d)
 
     def daemon_env(self) -> dict[str, str]:
         """A minimal, explicit environment for dockerd: nothing inherited that could redirect
@@ -639,6 +664,7 @@ class PrivateDockerd:
         if self._log_file is not None:
             self._log_file.close()
             self._log_file = None
+        self._remove_cgroup_parent()
         root = self.exec_root
         if root is not None and root.exists():
             # dockerd bind-mounts the data root onto itself at startup and records that in
@@ -648,6 +674,11 @@ class PrivateDockerd:
             )
             if not mounts_under(root):
                 shutil.rmtree(root, ignore_errors=True)
+        if root is not None:
+            # With --userns-remap, dockerd keeps its state in <exec-root>.<uid>.<gid> beside.
+            for remapped in root.parent.glob(f"{root.name}.*.*"):
+                if remapped.is_dir() and not remapped.is_symlink() and not mounts_under(remapped):
+                    shutil.rmtree(remapped, ignore_errors=True)
 
     def release_leftover_mounts(self) -> list[str]:
         """After an UNCLEAN exit (startup failure, SIGKILL), undo the one mount dockerd's own

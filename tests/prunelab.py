@@ -148,7 +148,7 @@ def daemon_on_copy(src_root: Path, base: Path) -> Iterator[PrivateDockerd]:
         deadline = time.monotonic() + 30
         while not lab.api.inspect_container("runner")["State"]["Running"]:
             if time.monotonic() > deadline:
-                raise AssertionError("the runner container did not restart")
+                raise AssertionError(f"the runner container did not restart\n{lab.log_tail()}")
             time.sleep(0.1)
         yield lab
     finally:
