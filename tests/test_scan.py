@@ -15,6 +15,7 @@ import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import refwalk as walk
@@ -87,10 +88,13 @@ def layer_dirs(inv: Inventory) -> set[str]:
 
 
 def rw_dirs(inv: Inventory) -> set[str]:
-    out: set[str] = set()
-    for m in inv.rw_layers.values():
-        out |= {inv.storage_dirs[x].path for x in (m.mount_id, m.init_id) if x}
-    return out
+    """Containers' writable layers' dirs."""
+    return {inv.storage_dirs[m.mount_id].path for m in inv.rw_layers.values() if m.mount_id}
+
+
+def init_dirs(inv: Inventory) -> set[str]:
+    """Containers' init layers' dirs (written once, when the container is created)."""
+    return {inv.storage_dirs[m.init_id].path for m in inv.rw_layers.values() if m.init_id}
 
 
 @pytest.fixture
@@ -104,9 +108,10 @@ def walked(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
         sub: str | None = None,
         skip: frozenset[str] = frozenset(),
         mounts: frozenset[str] = frozenset(),
+        *more: Any,
     ) -> Usage:
         calls.append(path)
-        return real(path, sub, skip, mounts)
+        return real(path, sub, skip, mounts, *more)
 
     monkeypatch.setattr(pool, "walk_tree", spy)
     yield calls
@@ -205,11 +210,12 @@ def test_an_unlistable_dir_is_reported_not_guessed(
 # --------------------------------------------------------------------------- plan and modes
 
 
-def test_plan_marks_only_committed_image_layer_dirs_immutable(root: Path) -> None:
+def test_plan_marks_only_image_and_init_layer_dirs_immutable(root: Path) -> None:
     inv = inventory.read(str(root))
     jobs = planning.plan(inv)
     immutable = {j.path for j in jobs if j.layer is not None}
-    assert immutable == layer_dirs(inv)
+    assert init_dirs(inv)
+    assert immutable == layer_dirs(inv) | init_dirs(inv)
     assert not immutable & rw_dirs(inv)
     paths = [j.path for j in jobs]
     assert len(paths) == len(set(paths))
@@ -249,17 +255,77 @@ def test_default_mode_walks_image_layers_once_then_uses_the_cache(
 ) -> None:
     inv = inventory.read(str(root))
     first = measure.scan(inv, executor="serial")
-    assert layer_dirs(inv) <= set(walked)  # cold cache: walked once and stored
-    assert set(cache_entries(root)) == {inv.layers[c].cache_id for c in inv.layers}
+    cold = layer_dirs(inv) | init_dirs(inv)
+    assert cold <= set(walked)  # cold cache: walked once and stored
+    inits = {m.init_id for m in inv.rw_layers.values() if m.init_id}
+    assert set(cache_entries(root)) == {inv.layers[c].cache_id for c in inv.layers} | inits
     walked.clear()
     second = measure.scan(inv, executor="serial")
-    assert not layer_dirs(inv) & set(walked)
+    assert not cold & set(walked)
     # What can change is walked every time.
     assert rw_dirs(inv) <= set(walked)
     assert {v.path for v in inv.volumes.values()} <= set(walked)
     assert {c.dir for c in inv.containers.values()} <= set(walked)
     assert second.measurements.usage == first.measurements.usage
-    assert second.stats.cached_dirs == len(inv.layers)
+    assert second.stats.cached_dirs == len(cold)
+    # The init layers are not layers of an image: never judged against a recorded size.
+    assert not set(first.measurements.layer_walks) & inits
+
+
+def test_settled_metadata_dirs_are_counted_from_the_last_run_until_they_change(
+    root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(measure, "SETTLE_NS", 0)  # the tree was made just now
+    inv = inventory.read(str(root))
+    first = measure.scan(inv, executor="serial")
+    layerdb = root / "image/overlay2/layerdb/sha256"
+    kept = sizecache.SizeCache.open(str(root)).dirs
+    settled = {f"image/overlay2/layerdb/sha256/{e.name}" for e in layerdb.iterdir()}
+    settled |= {"image/overlay2/imagedb/content/sha256", "overlay2/l"}
+    assert settled <= set(kept)
+    second = measure.scan(inv, executor="serial")
+    assert second.measurements.usage == first.measurements.usage
+    # Their entries were counted, not listed again.
+    held = sum(rec[7] for rec in kept.values())
+    with monkeypatch.context() as m:
+        m.setattr(measure, "settled_dirs", lambda inv: (frozenset(), frozenset()))
+        plain = measure.scan(inv, executor="serial")
+    assert plain.measurements.usage == first.measurements.usage
+    assert held > 0 and second.stats.walked_entries == plain.stats.walked_entries - held
+    # A file written into a layerdb entry (a new name: its dir's mtime changes) is seen.
+    entry = next(iter(sorted(layerdb.iterdir())))
+    (entry / "extra").write_bytes(b"e" * 5000)
+    third = measure.scan(inv, executor="serial").measurements.usage
+    uncached = measure.scan(inv, executor="serial", cache=False).measurements.usage
+    assert third == uncached
+    image = str(root / "image")
+    assert third[image].apparent == first.measurements.usage[image].apparent + 5000
+
+
+def test_a_settled_dir_changed_just_before_the_run_is_not_kept(root: Path) -> None:
+    inv = inventory.read(str(root))  # made just now: within the 2 s racy window
+    measure.scan(inv, executor="serial")
+    assert sizecache.SizeCache.open(str(root)).dirs == {}
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [[1, 2, 3], [1, 2, 3, 4, 1, 5, -1, 1, 5], [1, 2, 3, 4, 1, 5.0, 1, 1, 5], "x", [True] * 9],
+)
+def test_malformed_settled_records_are_ignored(
+    root: Path, monkeypatch: pytest.MonkeyPatch, bad: object
+) -> None:
+    monkeypatch.setattr(measure, "SETTLE_NS", 0)
+    inv = inventory.read(str(root))
+    truth = measure.scan(inv, executor="serial", cache=False).measurements.usage
+    measure.scan(inv, executor="serial")
+    sc = sizecache.SizeCache.open(str(root))
+    assert sc.path is not None
+    doc = json.loads(Path(sc.path).read_text())
+    # The record of overlay2/l, with its real identity, and lying totals.
+    doc["dirs"] = {rel: (bad if rel == "overlay2/l" else rec) for rel, rec in doc["dirs"].items()}
+    Path(sc.path).write_text(json.dumps(doc))
+    assert measure.scan(inv, executor="serial").measurements.usage == truth
 
 
 def test_full_mode_walks_everything_and_refreshes_the_cache(root: Path, walked: list[str]) -> None:

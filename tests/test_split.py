@@ -57,7 +57,7 @@ def split_walk(
         batches = pool._batches(tasks, workers)
         runner = pool._forked(batches, workers) if forked else pool._serial(batches)
         for results in runner:
-            for _, part in results:
+            for _, part, _ in results:
                 assert isinstance(part, walker.Part)
                 parts.append(part)
     finally:

@@ -38,7 +38,7 @@ from typing import NamedTuple
 from inspector.errors import ReaderError
 from inspector.measure import sizecache, split
 from inspector.measure.containerd import anchored as ctrd_anchored
-from inspector.measure.planning import Job, plan
+from inspector.measure.planning import Job, init_dirs, plan, settled_dirs
 from inspector.measure.pool import (
     Executor,
     Task,
@@ -49,6 +49,7 @@ from inspector.measure.pool import (
     _serial,
 )
 from inspector.measure.sizecache import SizeCache
+from inspector.measure.walker import Found, Settled
 from inspector.model import Inventory, Measurements, Usage
 from inspector.readers import fs
 
@@ -59,6 +60,9 @@ Progress = Callable[[str, int, int], None]
 UNKNOWN_COST = 2_000
 #: Cache hint: entries walked outside image layers last run (to choose serial or parallel).
 HINT_MUTABLE = "mutable_entries"
+#: A settled dir (walker.Settled) changed less than this before the scan is not recorded: a
+#: change within its timestamps' granularity would leave its identity as it is.
+SETTLE_NS = 2_000_000_000
 #: Cache hints: a tree's path after this prefix, its entries last run (trees outside image
 #: layers big enough to be split across the walker processes; see inspector.measure.split).
 HINT_TREE = "entries:"
@@ -101,6 +105,12 @@ def _layer_facts(inv: Inventory) -> dict[str, list[int | str]]:
         layer = inv.layers[ch]
         facts.setdefault(layer.cache_id, [layer.cache_id, inv.root.storage_driver or ""])
         facts[layer.cache_id] += [ch, layer.diff_id, -1 if layer.size is None else layer.size]
+    # A container's init layer: its container's layer and the image layer below it.
+    for cid in sorted(inv.rw_layers):
+        m = inv.rw_layers[cid]
+        if m.init_id:
+            facts.setdefault(m.init_id, [m.init_id, inv.root.storage_driver or ""])
+            facts[m.init_id] += ["init", cid, m.mount_id or "", m.parent or ""]
     return facts
 
 
@@ -141,17 +151,32 @@ def _scan(
     started = time.perf_counter()
     sc = _open_cache(inv.root.path, cache)
     jobs = plan(inv)
+    parents, dirs = settled_dirs(inv)
+    if sc.enabled and (parents or dirs):
+        # --full walks them all (and records them afresh).
+        last = {} if full else sc.settled_known()
+        settled = Settled(parents, dirs, last, time.time_ns() - SETTLE_NS)
+        jobs = [j._replace(settled=settled) for j in jobs]
     walks: dict[int, Usage] = {}
     idents: dict[int, sizecache.Identity | None] = {}
     pending: list[tuple[int, Job, int]] = []
     facts = _layer_facts(inv)
     guess = _mutable_guess(jobs, sc)
+    # Identity before the walk: a change during the walk makes the next run miss. The dirs
+    # of overlay2/ are stat'ed relative to it, opened once.
+    home = inv.driver_home
+    batched: dict[str, sizecache.Identity | None] = {}
+    if home and inv.root.storage_driver == "overlay2":
+        names = [j.layer for j in jobs if j.layer is not None and j.path == f"{home}/{j.layer}"]
+        batched = sizecache.identities(home, names, "diff", {n: facts.get(n, [n]) for n in names})
     for i, job in enumerate(jobs):
         if job.layer is None:
             pending.append((i, job, sc.hints.get(HINT_TREE + job.path, guess)))
             continue
-        # Identity before the walk: a change during the walk makes the next run miss.
-        ident = _layer_identity(inv, job.path, facts.get(job.layer, [job.layer]))
+        if job.layer in batched:
+            ident = batched[job.layer]
+        else:
+            ident = _layer_identity(inv, job.path, facts.get(job.layer, [job.layer]))
         idents[i] = ident
         hit = None if full else sc.get(job.layer, ident)
         if hit is not None:
@@ -172,16 +197,18 @@ def _scan(
     walked_entries = mutable_entries = 0
     merges: dict[int, split.Merge] = {}
     opened: list[split.Opened] = []
+    found = Found()  # settled dirs: what the walks used and learned (walker.Settled)
     try:
         tasks: list[tuple[int, Job | split.Piece, int]] = list(pending)
         if how == "process":
-            tasks = _split_big(pending, nworkers, walks, merges, opened)
+            tasks = _split_big(pending, nworkers, walks, merges, opened, found)
             done += sum(1 for i, _, _ in pending if i in walks)  # walked whole while splitting
         batches: list[list[Task]] = _batches(tasks, 1 if how == "serial" else nworkers)
         runner = _forked(batches, nworkers) if how == "process" else _serial(batches)
         reported = done
         for results in runner:
-            for i, part in results:
+            for i, part, learned in results:
+                found.add(learned)
                 if isinstance(part, Usage):
                     walks[i] = part
                 else:
@@ -206,17 +233,22 @@ def _scan(
             mutable_entries += w.files
     layer_walks: dict[str, Usage] = {}
     pending_ids = {i for i, _, _ in pending}
+    inits = init_dirs(inv)
     for i, job in enumerate(jobs):
         if job.layer is None or i not in pending_ids:
             continue
         w = walks[i]
-        layer_walks[job.layer] = w
+        if job.layer not in inits:
+            layer_walks[job.layer] = w
         ident = idents.get(i)
         if ident is not None and w.complete:
             sc.put(job.layer, sizecache.Entry(ident, w))
     usage = _assemble(jobs, walks)
     vfs_changes = _vfs_container_sizes(inv) if inv.root.storage_driver == "vfs" else {}
     if sc.enabled:
+        sc.settle(found.records, found.used)
+        # What the walkers will list next time: the entries of settled dirs are counted only.
+        mutable_entries = max(mutable_entries - found.files, 0)
         sc.hint(HINT_MUTABLE, mutable_entries)
         big = sorted(
             (walks[i].files, jobs[i].path)
@@ -240,7 +272,7 @@ def _scan(
         workers=1 if how == "serial" else nworkers,
         walked_dirs=len(pending),
         cached_dirs=total - len(pending),
-        walked_entries=walked_entries,
+        walked_entries=max(walked_entries - found.files, 0),
         cache_file=sc.path,
         seconds=time.perf_counter() - started,
         split_trees=len(opened),
@@ -272,6 +304,7 @@ def _split_big(
     walks: dict[int, Usage],
     merges: dict[int, split.Merge],
     opened: list[split.Opened],
+    found: Found,
 ) -> list[tuple[int, Job | split.Piece, int]]:
     """The tasks for the walker processes: trees too big for one, in pieces (see
     inspector.measure.split); their first levels are listed here, before forking."""
@@ -281,7 +314,7 @@ def _split_big(
         if not split.worth_splitting(cost, total, workers):
             tasks.append((i, job, cost))
             continue
-        got = split.open_split(job, workers, cost)
+        got = split.open_split(job, workers, cost, found)
         if isinstance(got, Usage):
             walks[i] = got  # nothing left to hand out: walked whole here
             continue
@@ -298,6 +331,9 @@ def _assemble(jobs: Sequence[Job], walks: dict[int, Usage]) -> dict[str, Usage]:
     usage: dict[str, Usage] = {}
     for i, job in enumerate(jobs):
         w = walks[i]
+        if not w.links:
+            usage[job.path] = w
+            continue
         disk = w.disk
         local: set[tuple[int, int]] = set()
         for dev, ino, nbytes in w.links:

@@ -23,7 +23,7 @@ MAX_OPEN_DIRS = 256
 class DirNode:
     """A directory of the walk: how to reach it again, and its descriptor while needed."""
 
-    __slots__ = ("counts", "fd", "ino", "is_top", "name", "parent", "path", "pending")
+    __slots__ = ("counts", "fd", "ino", "is_top", "name", "parent", "path", "pending", "settle")
 
     def __init__(
         self, parent: DirNode | None, name: str, path: str, ino: int, counts: bool, is_top: bool
@@ -37,6 +37,8 @@ class DirNode:
         self.fd = -1
         self.pending = 0
         """Children not opened yet (they need this descriptor)."""
+        self.settle: list[int] | None = None
+        """Its identity when its totals may be kept for the next run (see walker.Settled)."""
 
 
 class DirWalk:

@@ -6,6 +6,7 @@ import os
 from typing import NamedTuple
 
 from inspector.errors import ReaderError
+from inspector.measure.walker import Settled
 from inspector.model import Inventory
 from inspector.readers import fs
 
@@ -21,9 +22,12 @@ class Job(NamedTuple):
     shared: bool = True
     """Takes part in once-per-filesystem hard-link counting (False for nested trees)."""
     layer: str | None = None
-    """Cache-id when this is a committed image layer's dir (immutable, cacheable)."""
+    """Its storage dir's name when it is immutable (a committed image layer's or a container's
+    init layer's dir: cacheable, see :func:`_immutable_dirs`)."""
     mounts: frozenset[str] = frozenset()
     """Mount points inside the root (never entered; one set shared by every job)."""
+    settled: Settled | None = None
+    """Dirs whose totals may come from the last run (see :func:`settled_dirs`)."""
 
 
 def _top_level(root: str) -> list[str]:
@@ -33,18 +37,40 @@ def _top_level(root: str) -> list[str]:
         return []
 
 
+def init_dirs(inv: Inventory) -> set[str]:
+    """Names of containers' ``-init`` layer dirs: Docker writes them once, when it creates
+    the container (its /etc/hosts, resolv.conf, … placeholders), and only mounts them
+    read-only after (moby's layer store: initMount)."""
+    return {m.init_id for m in inv.rw_layers.values() if m.init_id}
+
+
 def _immutable_dirs(inv: Inventory) -> set[str]:
-    """Names of committed image layers' storage dirs that nothing else writes to."""
-    mutable: set[str] = set()
-    for m in inv.rw_layers.values():
-        mutable.update(x for x in (m.mount_id, m.init_id) if x)
+    """Names of the storage dirs that nothing writes to any more: committed image layers'
+    and containers' init layers'."""
+    mutable: set[str] = {m.mount_id for m in inv.rw_layers.values() if m.mount_id}
     # A layer being removed is about to change; a dir that is also someone's mount too.
     mutable.update(r.cache_id for r in inv.removing_layers if r.cache_id)
-    return {
-        layer.cache_id
-        for layer in inv.layers.values()
-        if layer.cache_id not in mutable and layer.cache_id in inv.storage_dirs
+    names = {layer.cache_id for layer in inv.layers.values()} | init_dirs(inv)
+    return {n for n in names if n not in mutable and n in inv.storage_dirs}
+
+
+def settled_dirs(inv: Inventory) -> tuple[frozenset[str], frozenset[str]]:
+    """Where a walk may take a dir's totals from the last run (walker.Settled): parents of
+    such dirs, and such dirs themselves. Docker writes every file of its image metadata to a
+    temp name and renames it into place (a layerdb entry is a dir renamed into place), and
+    adds or removes the symlinks of overlay2's ``l/``; nothing there is edited in place."""
+    driver = inv.root.storage_driver
+    if not driver or inv.containerd is not None:
+        return frozenset(), frozenset()
+    meta = os.path.join(inv.root.path, "image", driver)
+    parents = {
+        os.path.join(meta, "layerdb", "sha256"),
+        os.path.join(meta, "imagedb", "metadata", "sha256"),
     }
+    dirs = {os.path.join(meta, "imagedb", "content", "sha256")}
+    if driver == "overlay2" and inv.driver_home:
+        dirs.add(os.path.join(inv.driver_home, "l"))
+    return frozenset(parents), frozenset(dirs)
 
 
 def _inactive(inv: Inventory, taken: set[str]) -> list[Job]:
@@ -94,12 +120,16 @@ def plan(inv: Inventory) -> list[Job]:
     jobs += _inactive(inv, {j.path for j in jobs})
     own = {j.path for j in jobs}
     unused = {p for t in inv.root.trees if not t.live for p in t.parts}
-    measured_dirs = {os.path.dirname(p) for p in own}
+    # Per-object dirs by the dir they are in (one split per path: 8,000 on a big host).
+    inside: dict[str, set[str]] = {}
+    for p in own:
+        head, _, tail = p.rpartition("/")
+        inside.setdefault(head or "/", set()).add(tail)
+    measured_dirs = inside.keys()
     root = inv.root.path
 
     def beside(area: str) -> Job:
-        skip = frozenset(os.path.basename(p) for p in own if os.path.dirname(p) == area)
-        return Job(area, None, skip)
+        return Job(area, None, frozenset(inside.get(area, ())))
 
     for name in _top_level(root):
         path = os.path.join(root, name)

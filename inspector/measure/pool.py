@@ -15,7 +15,7 @@ from typing import Literal, cast
 from inspector import frames
 from inspector.measure.planning import Job
 from inspector.measure.split import Piece
-from inspector.measure.walker import Part, walk_piece, walk_tree
+from inspector.measure.walker import Found, Part, walk_piece, walk_tree
 from inspector.model import Usage
 
 Executor = Literal["auto", "serial", "process"]
@@ -28,17 +28,19 @@ BATCHES_PER_WORKER = 8
 
 Task = tuple[int, Job | Piece]
 """A tree (by its index in the plan), or a piece of a split tree (see inspector.measure.split)."""
-Result = tuple[int, Usage | Part]
+Result = tuple[int, Usage | Part, Found]
 
 
 def _run_batch(batch: Sequence[Task]) -> list[Result]:
     """Worker entry point: walk each job or piece of a batch."""
     out: list[Result] = []
     for i, job in batch:
+        found = Found()
         if isinstance(job, Piece):
-            out.append((i, walk_piece(job.node, job.dev, job.mounts)))
+            out.append((i, walk_piece(job.node, job.dev, job.mounts, job.settled, found), found))
         else:
-            out.append((i, walk_tree(job.path, job.sub, job.skip, job.mounts)))
+            usage = walk_tree(job.path, job.sub, job.skip, job.mounts, job.settled, found)
+            out.append((i, usage, found))
     return out
 
 

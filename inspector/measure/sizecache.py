@@ -36,6 +36,7 @@ from typing import NamedTuple
 
 from inspector import outputs
 from inspector.errors import ReaderError
+from inspector.measure.walker import SETTLED_FIELDS
 from inspector.model import Usage
 from inspector.paths import inside as _inside
 from inspector.readers import entrycache, fs
@@ -92,7 +93,6 @@ def identity(
     lstat only. `extra` adds what the metadata says about the layer (cache-id, recorded size,
     diff ID), so a layerdb entry pointing at the same dir with other facts misses too.
     """
-    out: list[int] = []
     stats: tuple[os.stat_result, ...]
     try:
         # Beneath the root: a symlink on the way is not followed. The diff dir inside the
@@ -105,18 +105,38 @@ def identity(
             stats = (fs.lstat(layer_dir), fs.lstat(diff_dir))
     except (OSError, ReaderError):
         return None
+    return _identity_of(stats, extra)
+
+
+def identities(
+    parent: str, names: Iterable[str], entry: str, extra: Mapping[str, Iterable[int | str]]
+) -> dict[str, Identity | None]:
+    """:func:`identity` of many dirs of one parent, each with its `entry` (``diff``): the
+    parent is opened once (fs.lstat_dirs_with_entry). `extra` by name."""
+    names = list(names)
+    try:
+        stats = fs.lstat_dirs_with_entry(parent, names, entry)
+    except (OSError, ReaderError):
+        return dict.fromkeys(names)
+    return {
+        n: None if got is None else _identity_of(got, extra.get(n, ())) for n, got in stats.items()
+    }
+
+
+def _identity_of(stats: tuple[os.stat_result, ...], extra: Iterable[int | str]) -> Identity | None:
+    out: list[int] = []
     for st in stats:
         if not stat.S_ISDIR(st.st_mode):
             return None
         out += [st.st_dev, st.st_ino, st.st_ctime_ns, st.st_mtime_ns]
-    if diff_dir is None:
+    if len(stats) == 1:
         out += [0, 0, 0, 0]
-    for x in extra:
-        # Strings enter as a stable integer digest: JSON keeps ints exactly.
-        if isinstance(x, str):
-            out.append(int.from_bytes(hashlib.sha256(x.encode()).digest()[:8], "big"))
-        else:
-            out.append(x)
+    facts = list(extra)
+    if facts:
+        # The facts enter as one stable integer digest (JSON keeps ints exactly): one hash
+        # per layer, whatever the number of facts. repr keeps 5 and "5" apart.
+        digest = hashlib.sha256(repr(facts).encode()).digest()
+        out.append(int.from_bytes(digest[:8], "big"))
     return tuple(out)
 
 
@@ -140,14 +160,28 @@ def file_name(root: str) -> str:
     return f"sizes-{digest}.json"
 
 
-def _entry_from_json(raw: object) -> Entry | None:
-    """Decode one stored entry; None when it is malformed in any way."""
-    if not isinstance(raw, list) or len(raw) != 7:
+def _ints(values: list[object], bools: bool) -> bool:
+    """Whether every value is an int. Without a loop in Python when the file holds no JSON
+    `true` or `false` (`bools` False): a sum of ints is an int; a float makes it a float,
+    anything else raises."""
+    if bools:
+        return all(type(x) is int for x in values)
+    try:
+        return type(sum(values)) is int  # type: ignore[arg-type]
+    except TypeError:
+        return False
+
+
+def _entry_from_json(raw: object, bools: bool = True) -> Entry | None:
+    """Decode one stored entry; None when it is malformed in any way (`bools`: whether the
+    file may hold a JSON boolean, see :func:`_ints`)."""
+    if type(raw) is not list or len(raw) != 7:
         return None
     ident, apparent, payload, disk, files, links, used = raw
-    if not isinstance(ident, list) or not all(type(x) is int for x in ident):
+    if type(ident) is not list or not _ints(ident, bools):
         return None
-    if not all(type(x) is int and x >= 0 for x in (apparent, payload, disk, files)):
+    counts = [apparent, payload, disk, files]
+    if not _ints(counts, bools) or min(counts) < 0:
         return None
     if not isinstance(used, int | float) or isinstance(used, bool):
         return None
@@ -183,9 +217,31 @@ class _Loaded(NamedTuple):
     entries: dict[str, Entry]
     hints: dict[str, int]
     signature: Signature | None
+    dirs: dict[str, list[int]] = {}
 
 
 _EMPTY = _Loaded({}, {}, None)
+
+#: Most settled-dir records kept (see walker.Settled; one per layerdb entry and image).
+MAX_DIRS = 100_000
+
+
+def _dirs_from_json(raw: object, bools: bool = True) -> dict[str, list[int]]:
+    """Settled dirs' records (relative path -> walker.SETTLED_FIELDS ints); malformed ones
+    are dropped."""
+    if not isinstance(raw, dict) or len(raw) > MAX_DIRS:
+        return {}
+    out: dict[str, list[int]] = {}
+    for rel, rec in raw.items():
+        if (
+            type(rel) is str
+            and type(rec) is list
+            and len(rec) == SETTLED_FIELDS
+            and _ints(rec, bools)
+            and min(rec[4:]) >= 0
+        ):
+            out[rel] = rec
+    return out
 
 
 def _load(path: str, root: str, dir_fd: int | None = None) -> _Loaded:
@@ -215,16 +271,18 @@ def _load(path: str, root: str, dir_fd: int | None = None) -> _Loaded:
     raw = doc.get("entries")
     if doc.get("root") != os.path.abspath(root) or not isinstance(raw, dict):
         return _Loaded({}, {}, signature)
+    # Only a file holding a JSON boolean needs the per-value type check (see _ints).
+    bools = b"true" in data or b"false" in data
     out: dict[str, Entry] = {}
     for name, value in raw.items():
-        e = _entry_from_json(value)
+        e = _entry_from_json(value, bools)
         if isinstance(name, str) and e is not None:
             out[name] = e
     hints_raw = doc.get("hints")
     hints: dict[str, int] = {}
     if isinstance(hints_raw, dict):
         hints = {k: v for k, v in hints_raw.items() if isinstance(k, str) and type(v) is int}
-    return _Loaded(out, hints, signature)
+    return _Loaded(out, hints, signature, _dirs_from_json(doc.get("dirs"), bools))
 
 
 def _signature(path: str, dir_fd: int | None = None) -> Signature | None:
@@ -247,6 +305,8 @@ class SizeCache:
         self.entries: dict[str, Entry] = dict(loaded.entries)
         self.hints: dict[str, int] = dict(loaded.hints)
         """Small numbers about the last run (e.g. entries walked outside image layers)."""
+        self.dirs: dict[str, list[int]] = dict(loaded.dirs)
+        """Settled dirs' records by path relative to the root (see walker.Settled)."""
         self._signature = loaded.signature
         self._mine: set[str] = set()
         self._dirty = False
@@ -286,6 +346,26 @@ class SizeCache:
         self.entries[name] = entry._replace(used=self.now)
         self._mine.add(name)
         self._dirty = True
+
+    def settled_known(self) -> dict[str, list[int]]:
+        """The settled dirs' records by absolute path (what walker.Settled.known wants)."""
+        base = self.root.rstrip("/") + "/"
+        return {base + rel: rec for rel, rec in self.dirs.items()}
+
+    def settle(self, records: Iterable[tuple[str, list[int]]], used: Iterable[str]) -> None:
+        """Keep the settled dirs a scan used and the ones it learned; forget the rest (their
+        dirs are gone or changed)."""
+        base = self.root.rstrip("/") + "/"
+        cut = len(base)
+        new = {p[cut:]: self.dirs[p[cut:]] for p in used if p[cut:] in self.dirs}
+        for path, rec in records:
+            if path.startswith(base):
+                new[path[cut:]] = rec
+        if len(new) > MAX_DIRS:
+            return
+        if new != self.dirs:
+            self.dirs = new
+            self._dirty = True
 
     def hint(self, key: str, value: int) -> None:
         """Remember a number for the next run (written with other changes, or if it moved a lot)."""
@@ -351,6 +431,7 @@ class SizeCache:
             "root": self.root,
             "hints": self.hints,
             "entries": {n: _entry_to_json(e) for n, e in sorted(merged.items())},
+            "dirs": self.dirs,
         }
         data = json.dumps(doc, separators=(",", ":")).encode()
         try:

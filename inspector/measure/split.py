@@ -18,7 +18,7 @@ from typing import NamedTuple
 
 from inspector.measure.dirfd import DirNode, DirWalk
 from inspector.measure.planning import Job
-from inspector.measure.walker import Part, sorted_skips, split_tree
+from inspector.measure.walker import Found, Part, Settled, sorted_skips, split_tree
 from inspector.model import Skipped, Usage
 
 #: Trees expected to hold fewer entries than this are walked whole by one process: below it
@@ -38,6 +38,7 @@ class Piece(NamedTuple):
     node: DirNode
     dev: int
     mounts: frozenset[str]
+    settled: Settled | None = None
 
 
 def worth_splitting(cost: int, total: int, workers: int) -> bool:
@@ -106,19 +107,23 @@ class Opened(NamedTuple):
     """Holds the descriptors the pieces are opened beneath (close once all are walked)."""
 
 
-def open_split(job: Job, workers: int, expected: int) -> Opened | Usage:
+def open_split(job: Job, workers: int, expected: int, found: Found | None = None) -> Opened | Usage:
     """List the first levels of `job`'s tree (`expected` entries); its pieces for the
-    workers, or its whole Usage when the tree held no subdir to hand out (or is not a dir)."""
+    workers, or its whole Usage when the tree held no subdir to hand out (or is not a dir).
+    What the listing learns about settled dirs goes to `found`."""
     want = workers * PIECES_PER_WORKER
     budget = expected // want
-    got = split_tree(job.path, job.sub, job.skip, job.mounts, want, MAX_HEAD_DIRS, budget)
+    got = split_tree(
+        job.path, job.sub, job.skip, job.mounts, want, MAX_HEAD_DIRS, budget, job.settled, found
+    )
     if isinstance(got, Usage):
         return got
     merge = Merge(len(got.pieces) + 1)
     merge.add(got.head)
     if not got.pieces:
         return merge.usage()
-    return Opened(merge, [Piece(n, got.walk.dev, job.mounts) for n in got.pieces], got.walk)
+    pieces = [Piece(n, got.walk.dev, job.mounts, job.settled) for n in got.pieces]
+    return Opened(merge, pieces, got.walk)
 
 
 __all__ = [

@@ -15,6 +15,7 @@ from __future__ import annotations
 import errno
 import os
 import stat
+from collections.abc import Mapping, Sequence
 from typing import NamedTuple
 
 from inspector.errors import ReaderError
@@ -45,12 +46,66 @@ class Part(NamedTuple):
     links: tuple[Link, ...]
 
 
+SETTLED_FIELDS = 9
+"""A settled dir's record: st_dev, st_ino, st_mtime_ns, st_ctime_ns, counted (0 or 1) — its
+identity — then apparent, allocated bytes, entries and tar payload of what it holds."""
+
+
+class Settled(NamedTuple):
+    """Dirs whose totals a walk takes from the last run while their identity is unchanged.
+
+    Only dirs that hold no subdir and whose writer replaces files rather than editing them
+    (Docker's image metadata: every file there is written to a temp name and renamed, or in a
+    dir renamed into place), so that any change to what they hold changes the dir's mtime
+    or ctime. A file edited in place there (Docker never does) is not seen until
+    ``--no-cache`` (as with the size cache's layers).
+    """
+
+    parents: frozenset[str]
+    """Dirs whose subdirs may be settled (``image/overlay2/layerdb/sha256``)."""
+    dirs: frozenset[str]
+    """Dirs that may be settled themselves (``overlay2/l``)."""
+    known: Mapping[str, Sequence[int]]
+    """Path -> record (SETTLED_FIELDS ints) of the last run."""
+    before_ns: int
+    """Only a dir changed before this time (ns) is recorded (one changed just now may change
+    again within its timestamps' granularity)."""
+
+
+class Found:
+    """What a walk learned about settled dirs: new records, the known ones it used, and the
+    entries those held (counted, not walked)."""
+
+    __slots__ = ("files", "records", "used")
+
+    def __init__(self) -> None:
+        self.records: list[tuple[str, list[int]]] = []
+        self.used: list[str] = []
+        self.files = 0
+
+    def __getstate__(self) -> tuple[list[tuple[str, list[int]]], list[str], int]:
+        return self.records, self.used, self.files
+
+    def __setstate__(self, state: tuple[list[tuple[str, list[int]]], list[str], int]) -> None:
+        self.records, self.used, self.files = state
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Found) and self.__getstate__() == other.__getstate__()
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def add(self, other: Found) -> None:
+        self.records += other.records
+        self.used += other.used
+        self.files += other.files
+
+
 class _Acc:
     """Running totals of one walk (or one part of a walk)."""
 
-    __slots__ = ("apparent", "disk", "files", "links", "payload", "unreadable")
+    __slots__ = ("apparent", "disk", "files", "found", "links", "payload", "unreadable")
 
-    def __init__(self, disk: int, files: int) -> None:
+    def __init__(self, disk: int, files: int, found: Found | None = None) -> None:
         self.apparent = 0
         self.payload = 0
         self.disk = disk
@@ -60,6 +115,7 @@ class _Acc:
         # tree's st_dev, so (dev, ino) is the same key.
         self.links: dict[tuple[int, int], list[int]] = {}
         self.unreadable: list[Skipped] = []
+        self.found = found
 
 
 def _top_error(path: str, e: Exception) -> Usage:
@@ -116,6 +172,8 @@ def walk_tree(
     sub: str | None = None,
     skip: frozenset[str] = frozenset(),
     mounts: frozenset[str] = frozenset(),
+    settled: Settled | None = None,
+    found: Found | None = None,
 ) -> Usage:
     """Measure the tree at `path` (a :class:`inspector.model.Usage`); missing: zero.
 
@@ -124,14 +182,16 @@ def walk_tree(
     followed) and itself lstat'ed: a symlink is counted, never followed. Below it, every dir is
     opened relative to its parent's descriptor (see ``DirWalk.reach`` in
     inspector.measure.dirfd); `mounts` (absolute paths of mount points) and anything on
-    another device are not entered.
+    another device are not entered. `settled`: dirs whose totals may come from the last run
+    (see :class:`Settled`); what it learns about them is added to `found`.
     """
     top = _open_top(path, sub, mounts)
     if isinstance(top, Usage):
         return top
     w, first, acc = top
+    acc.found = found
     try:
-        _descend(w, [first], acc, sub, skip, mounts, -1)
+        _descend(w, [first], acc, sub, skip, mounts, -1, settled)
     finally:
         w.close_all()
     leaving: list[tuple[int, int, int]] = []
@@ -173,6 +233,8 @@ def split_tree(
     want: int,
     max_dirs: int,
     max_entries: int,
+    settled: Settled | None = None,
+    found: Found | None = None,
 ) -> Split | Usage:
     """List the tree at `path` breadth-first until `want` subdirs are left to walk, or
     `max_dirs` dirs or more than `max_entries` entries were listed, or none is left; its
@@ -181,6 +243,7 @@ def split_tree(
     if isinstance(top, Usage):
         return top
     w, first, acc = top
+    acc.found = found
     frontier: list[DirNode] = [first]
     listed = 0
     try:
@@ -190,7 +253,7 @@ def split_tree(
         ):
             # Breadth-first: the next dir to list is the oldest found.
             stack = [frontier.pop(0)]
-            _descend(w, stack, acc, sub, skip, mounts, 1)
+            _descend(w, stack, acc, sub, skip, mounts, 1, settled)
             frontier += stack
             listed += 1
     except BaseException:
@@ -201,13 +264,19 @@ def split_tree(
     return Split(_part(acc), frontier, w)
 
 
-def walk_piece(node: DirNode, dev: int, mounts: frozenset[str]) -> Part:
+def walk_piece(
+    node: DirNode,
+    dev: int,
+    mounts: frozenset[str],
+    settled: Settled | None = None,
+    found: Found | None = None,
+) -> Part:
     """Walk one subdir left by :func:`split_tree` (beneath its parent's open descriptor)."""
     w = DirWalk(dev)
-    acc = _Acc(0, 0)
+    acc = _Acc(0, 0, found)
     try:
         # Not the top: its entries are counted by node.counts, no top-level skip applies.
-        _descend(w, [node], acc, None, frozenset(), mounts, -1)
+        _descend(w, [node], acc, None, frozenset(), mounts, -1, settled)
     finally:
         w.close_all()
     return _part(acc)
@@ -235,6 +304,7 @@ def _descend(
     skip: frozenset[str],
     mounts: frozenset[str],
     limit: int,
+    settled: Settled | None = None,
 ) -> None:
     """List the dirs on `stack` depth-first (at most `limit` of them; -1: all), adding what
     they hold to `acc`; the subdirs not listed yet are left on `stack`."""
@@ -245,10 +315,18 @@ def _descend(
     s_isdir, s_isreg = stat.S_ISDIR, stat.S_ISREG
     lstat_at = os.stat
     listed = 0
+    found = acc.found
+    if found is None:
+        settled = None  # nowhere to say what was used or learned
     try:
         while stack and listed != limit:
             node = stack.pop()
             current = node.path
+            ident = node.settle
+            if ident is not None:
+                # What it holds, from the totals before and after its listing.
+                before = (apparent, disk, files, payload, len(unreadable))
+                clean = True
             try:
                 fd = w.reach(node)
             except (FileNotFoundError, NotADirectoryError):
@@ -277,6 +355,9 @@ def _descend(
             # Bytes left for a name (a char is 1 to 4 bytes): most names need no encoding.
             room = PATH_MAX - 1 - len(os.fsencode(prefix))
             counts, is_top = node.counts, node.is_top
+            # Subdirs that may be settled: all of this dir's, or those named in settled.dirs.
+            settle_all = settled is not None and current in settled.parents
+            settle_some = settled.dirs if settled is not None else frozenset()
             for name in names:
                 if is_top and name in skip:
                     continue
@@ -293,6 +374,8 @@ def _descend(
                     unreadable.append(Skipped(prefix + name, e.strerror or str(e)))
                     continue
                 if st.st_dev != dev:
+                    if ident is not None:
+                        clean = False  # what is mounted may change, the dir would not
                     continue  # a mount point (merged/, mounts/shm): another fs's bytes
                 files += 1
                 mode = st.st_mode
@@ -302,10 +385,32 @@ def _descend(
                     if child_path in mounts:
                         continue  # a bind mount from the same filesystem: not ours to count
                     child_counts = counts or (is_top and name == sub)
-                    stack.append(DirNode(node, name, child_path, st.st_ino, child_counts, False))
+                    child = DirNode(node, name, child_path, st.st_ino, child_counts, False)
+                    if (settle_all or child_path in settle_some) and settled and found:
+                        me = [
+                            st.st_dev,
+                            st.st_ino,
+                            st.st_mtime_ns,
+                            st.st_ctime_ns,
+                            1 if child_counts else 0,
+                        ]
+                        rec = settled.known.get(child_path)
+                        if rec is not None and list(rec[:5]) == me:
+                            apparent += rec[5]
+                            disk += rec[6]
+                            files += rec[7]
+                            payload += rec[8]
+                            found.used.append(child_path)
+                            found.files += rec[7]
+                            continue
+                        if max(st.st_mtime_ns, st.st_ctime_ns) < settled.before_ns:
+                            child.settle = me
+                    stack.append(child)
                     node.pending += 1
                     continue
                 size = st.st_size
+                if ident is not None and st.st_nlink > 1:
+                    clean = False  # its other names are counted elsewhere: not its own
                 if st.st_nlink > 1:
                     key = (dev, st.st_ino)
                     seen = links.get(key)
@@ -323,6 +428,18 @@ def _descend(
                     apparent += size
                     if s_isreg(mode):
                         payload += size
+            # A leaf listed whole, every entry its own: keep its totals for the next run.
+            if ident is not None and found is not None and clean and node.pending == 0:
+                whole = len(unreadable) == before[4]
+                record = [
+                    *ident,
+                    apparent - before[0],
+                    disk - before[1],
+                    files - before[2],
+                    payload - before[3],
+                ]
+                if whole:
+                    found.records.append((current, record))
             if node.pending == 0 or w.open > MAX_OPEN_DIRS:
                 w.close(node)  # reopened through `reach` if a child still needs it
     finally:

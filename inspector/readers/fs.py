@@ -26,7 +26,7 @@ import os
 import stat
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from inspector.errors import ReaderError
@@ -419,6 +419,41 @@ def lstat_with_entry(path: str, name: str) -> tuple[os.stat_result, os.stat_resu
         return os.fstat(fd), os.stat(name, dir_fd=fd, follow_symlinks=False)
     finally:
         os.close(fd)
+
+
+def lstat_dirs_with_entry(
+    parent: str, names: Iterable[str], entry: str
+) -> dict[str, tuple[os.stat_result, os.stat_result] | None]:
+    """:func:`lstat_with_entry` of many dirs of one parent: `parent` is opened once (beneath
+    its root) and each name relative to it, one component, never followed.
+
+    name -> (its lstat, its `entry`'s lstat), or None when either cannot be taken (not a dir,
+    a symlink, missing, unreadable). ReaderError/OSError when `parent` cannot be opened.
+    """
+    if not entry or "/" in entry or entry in (".", ".."):
+        raise PathEscape(f"{parent}/{entry}: not a single name: not read")
+    out: dict[str, tuple[os.stat_result, os.stat_result] | None] = {}
+    pfd = open_dir(parent)
+    flags = _PATH | os.O_DIRECTORY | os.O_NOFOLLOW | _CLOEXEC
+    try:
+        for name in names:
+            if not name or "/" in name or name in (".", ".."):
+                out[name] = None
+                continue
+            try:
+                fd = os.open(name, flags, dir_fd=pfd)
+            except OSError:
+                out[name] = None  # a symlink or a file is no dir (O_NOFOLLOW|O_DIRECTORY)
+                continue
+            try:
+                out[name] = (os.fstat(fd), os.stat(entry, dir_fd=fd, follow_symlinks=False))
+            except OSError:
+                out[name] = None
+            finally:
+                os.close(fd)
+    finally:
+        os.close(pfd)
+    return out
 
 
 def lstat_or_none(path: str | bytes) -> os.stat_result | None:

@@ -88,7 +88,12 @@ def finding_dict(f: Finding) -> dict[str, Any]:
 
 
 def to_dict(report: Report, generated_at: dt.datetime | None = None) -> dict[str, Any]:
-    """The whole report as JSON-ready data."""
+    """The whole report as JSON-ready data (every string as :func:`json_safe` writes it)."""
+    return json_safe(_raw_dict(report, generated_at))  # type: ignore[no-any-return]
+
+
+def _raw_dict(report: Report, generated_at: dt.datetime | None = None) -> dict[str, Any]:
+    """:func:`to_dict` before :func:`json_safe` (:func:`render` escapes the text instead)."""
     inv = report.inventory
     when = (generated_at or dt.datetime.now(dt.UTC)).isoformat(timespec="seconds")
     images = [
@@ -258,7 +263,7 @@ def to_dict(report: Report, generated_at: dt.datetime | None = None) -> dict[str
     other = containerd_json.other_store(report)
     if other is not None:  # both stores hold images: the one the daemon does not use
         doc["other_store"] = other
-    return json_safe(doc)  # type: ignore[no-any-return]
+    return doc
 
 
 #: Non-ASCII characters a terminal may act on or that hide or reorder text: C1 controls
@@ -282,7 +287,28 @@ def render(report: Report) -> str:
     (DEL included) is written as a \\uXXXX escape, so the report can be printed to a terminal
     and still decodes to the same strings.
     """
-    return dumps(to_dict(report))
+    return _dumps_safe(_raw_dict(report))
+
+
+#: A lone surrogate of a name in JSON text (json.dumps with ensure_ascii=False keeps it).
+_TEXT_SURROGATE = re.compile("[\udc80-\udcff]")
+
+
+def _surrogate_in_text(m: re.Match[str]) -> str:
+    return f"\\\\x{ord(m.group()) - 0xDC00:02x}"
+
+
+def _dumps_safe(doc: Any) -> str:
+    """``dumps(json_safe(doc))`` without a Python-level pass over every value: the same
+    rewriting done on the JSON text. A backslash of the data is ``\\\\`` in JSON text and
+    every other escape json writes is a backslash and one other char, so replacing pairs of
+    backslashes from the left (as str.replace does) pairs them as JSON does."""
+    text = _layout(doc)
+    if "\\" in text:
+        text = text.replace("\\\\", "\\\\\\\\")
+    if text.isascii():
+        return dumps_text(text)  # no surrogate in ASCII
+    return dumps_text(_TEXT_SURROGATE.sub(_surrogate_in_text, text))
 
 
 def dumps(doc: Any) -> str:
@@ -291,7 +317,14 @@ def dumps(doc: Any) -> str:
     Shared by every JSON output (report, audit) so none of them lets a C1 control or a bidi
     override from a hostile name through.
     """
-    return _NON_ASCII.sub(_escape_unsafe, _layout(doc))
+    return dumps_text(_layout(doc))
+
+
+def dumps_text(text: str) -> str:
+    """:func:`dumps` of JSON text already laid out."""
+    if text.isascii() and "\x7f" not in text:
+        return text  # json.dumps escaped the C0 controls; DEL is the one ASCII left to do
+    return _NON_ASCII.sub(_escape_unsafe, text)
 
 
 def _compact(value: Any) -> str:
