@@ -40,12 +40,15 @@ from inspector.measure import sizecache, split
 from inspector.measure.containerd import anchored as ctrd_anchored
 from inspector.measure.planning import Job, init_dirs, plan, settled_dirs
 from inspector.measure.pool import (
+    PARALLEL_MIN_ENTRIES,
     Executor,
+    Result,
     Task,
     _batches,
     _choose,
     _default_workers,
     _forked,
+    _run_batch,
     _serial,
 )
 from inspector.measure.sizecache import SizeCache
@@ -60,6 +63,9 @@ Progress = Callable[[str, int, int], None]
 UNKNOWN_COST = 2_000
 #: Cache hint: entries walked outside image layers last run (to choose serial or parallel).
 HINT_MUTABLE = "mutable_entries"
+#: With this many image and init layer dirs or more, nearly all in the cache, the walkers start
+#: on the other trees before the layers' identities are taken (see _scan).
+OVERLAP_MIN_LAYERS = 500
 #: A settled dir (walker.Settled) changed less than this before the scan is not recorded: a
 #: change within its timestamps' granularity would leave its identity as it is.
 SETTLE_NS = 2_000_000_000
@@ -159,70 +165,81 @@ def _scan(
         jobs = [j._replace(settled=settled) for j in jobs]
     walks: dict[int, Usage] = {}
     idents: dict[int, sizecache.Identity | None] = {}
-    pending: list[tuple[int, Job, int]] = []
-    facts = _layer_facts(inv)
     guess = _mutable_guess(jobs, sc)
-    # Identity before the walk: a change during the walk makes the next run miss. The dirs
-    # of overlay2/ are stat'ed relative to it, opened once.
-    home = inv.driver_home
-    batched: dict[str, sizecache.Identity | None] = {}
-    if home and inv.root.storage_driver == "overlay2":
-        names = [j.layer for j in jobs if j.layer is not None and j.path == f"{home}/{j.layer}"]
-        batched = sizecache.identities(home, names, "diff", {n: facts.get(n, [n]) for n in names})
-    for i, job in enumerate(jobs):
-        if job.layer is None:
-            pending.append((i, job, sc.hints.get(HINT_TREE + job.path, guess)))
-            continue
-        if job.layer in batched:
-            ident = batched[job.layer]
-        else:
-            ident = _layer_identity(inv, job.path, facts.get(job.layer, [job.layer]))
-        idents[i] = ident
-        hit = None if full else sc.get(job.layer, ident)
-        if hit is not None:
-            walks[i] = hit.usage
-            continue
-        known = sc.entries.get(job.layer)
-        pending.append((i, job, known.usage.files if known is not None else UNKNOWN_COST))
+    mutable = [
+        (i, job, sc.hints.get(HINT_TREE + job.path, guess))
+        for i, job in enumerate(jobs)
+        if job.layer is None
+    ]
+    layers = [(i, job) for i, job in enumerate(jobs) if job.layer is not None]
     nworkers = workers or _default_workers()
+    # Layer dirs with no entry in the cache are walked whatever their identity. When nearly
+    # all have one (a warm cache), the walkers start on the rest at once and this process
+    # takes the layers' identities meanwhile, then walks the few that changed itself.
+    unknown = sum(1 for _, job in layers if job.layer not in sc.entries)
+    early = (
+        not full
+        and len(layers) >= OVERLAP_MIN_LAYERS
+        and unknown * 20 <= len(layers)
+        and bool(mutable)
+        and _choose(executor, PARALLEL_MIN_ENTRIES, nworkers) == "process"
+    )
+    pending: list[tuple[int, Job, int]] = []
+    if not early:
+        hits, misses = _lookup(inv, sc, layers, full, idents)
+        walks.update(hits)
+        pending = misses + mutable
     # Layer dirs: their last walk's entry count; the rest: what it was last run, if known.
     expected = sum(c for _, job, c in pending if job.layer is not None)
-    mutable = [p for p in pending if p[1].layer is None]
     expected += sc.hints.get(HINT_MUTABLE, len(mutable) * UNKNOWN_COST)
-    how = _choose(executor, expected, nworkers) if pending else "serial"
+    how = "process" if early else _choose(executor, expected, nworkers) if pending else "serial"
     total = len(jobs)
-    done = total - len(pending)
+    done = len(walks)
     if progress is not None:
         progress("measuring", done, total)
     walked_entries = mutable_entries = 0
     merges: dict[int, split.Merge] = {}
     opened: list[split.Opened] = []
     found = Found()  # settled dirs: what the walks used and learned (walker.Settled)
+    reported = done
+
+    def take(results: list[Result]) -> None:
+        nonlocal done, reported
+        for i, part, learned in results:
+            found.add(learned)
+            if isinstance(part, Usage):
+                walks[i] = part
+            else:
+                m = merges[i]
+                m.add(part)
+                if m.left:
+                    continue
+                walks[i] = m.usage()
+                del merges[i]
+            done += 1
+        # Every 16 dirs is often enough for a progress bar and for a caller to cancel.
+        if progress is not None and (done - reported >= 16 or done == total):
+            progress("measuring", done, total)
+            reported = done
+
     try:
-        tasks: list[tuple[int, Job | split.Piece, int]] = list(pending)
+        walking = mutable if early else pending
+        tasks: list[tuple[int, Job | split.Piece, int]] = list(walking)
         if how == "process":
-            tasks = _split_big(pending, nworkers, walks, merges, opened, found)
-            done += sum(1 for i, _, _ in pending if i in walks)  # walked whole while splitting
+            tasks = _split_big(walking, nworkers, walks, merges, opened, found)
+            done += sum(1 for i, _, _ in walking if i in walks)  # walked whole while splitting
         batches: list[list[Task]] = _batches(tasks, 1 if how == "serial" else nworkers)
         runner = _forked(batches, nworkers) if how == "process" else _serial(batches)
-        reported = done
+        if early:
+            take(next(runner))  # forks the walkers (an empty first answer)
+            hits, misses = _lookup(inv, sc, layers, full, idents)
+            walks.update(hits)
+            done += len(hits)
+            for i, job, _ in misses:
+                take(_run_batch([(i, job)]))
+            pending = misses + mutable
         for results in runner:
-            for i, part, learned in results:
-                found.add(learned)
-                if isinstance(part, Usage):
-                    walks[i] = part
-                else:
-                    m = merges[i]
-                    m.add(part)
-                    if m.left:
-                        continue
-                    walks[i] = m.usage()
-                    del merges[i]
-                done += 1
-            # Every 16 dirs is often enough for a progress bar and for a caller to cancel.
-            if progress is not None and (done - reported >= 16 or done == total):
-                progress("measuring", done, total)
-                reported = done
+            take(results)
     finally:
         for o in opened:
             o.walk.close_all()
@@ -278,6 +295,42 @@ def _scan(
         split_trees=len(opened),
     )
     return ScanResult(measured, stats)
+
+
+def _lookup(
+    inv: Inventory,
+    sc: SizeCache,
+    layers: list[tuple[int, Job]],
+    full: bool,
+    idents: dict[int, sizecache.Identity | None],
+) -> tuple[dict[int, Usage], list[tuple[int, Job, int]]]:
+    """The layer dirs' identities (into `idents`), taken before their walk (a change during
+    the walk makes the next run miss): their cached walks, and the dirs left to walk."""
+    facts = _layer_facts(inv)
+    # The dirs of overlay2/ are stat'ed relative to it, opened once.
+    home = inv.driver_home
+    batched: dict[str, sizecache.Identity | None] = {}
+    if home and inv.root.storage_driver == "overlay2":
+        names = [
+            j.layer for _, j in layers if j.layer is not None and j.path == f"{home}/{j.layer}"
+        ]
+        batched = sizecache.identities(home, names, "diff", {n: facts.get(n, [n]) for n in names})
+    hits: dict[int, Usage] = {}
+    misses: list[tuple[int, Job, int]] = []
+    for i, job in layers:
+        assert job.layer is not None
+        if job.layer in batched:
+            ident = batched[job.layer]
+        else:
+            ident = _layer_identity(inv, job.path, facts.get(job.layer, [job.layer]))
+        idents[i] = ident
+        hit = None if full else sc.get(job.layer, ident)
+        if hit is not None:
+            hits[i] = hit.usage
+            continue
+        known = sc.entries.get(job.layer)
+        misses.append((i, job, known.usage.files if known is not None else UNKNOWN_COST))
+    return hits, misses
 
 
 def _mutable_guess(jobs: Sequence[Job], sc: SizeCache) -> int:

@@ -137,6 +137,7 @@ def _forked(batches: Sequence[Sequence[Task]], workers: int) -> Iterator[list[Re
             children[out_r] = pid
         os.close(task_r)
         task_r = -1
+        yield []  # the walkers are running: the caller may do other work before reading
         buffers = {fd: bytearray() for fd in children}
         with selectors.DefaultSelector() as sel:
             for fd in children:
