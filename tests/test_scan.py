@@ -302,6 +302,27 @@ def test_settled_metadata_dirs_are_counted_from_the_last_run_until_they_change(
     assert third[image].apparent == first.measurements.usage[image].apparent + 5000
 
 
+def test_a_warm_scan_walks_the_rest_while_it_takes_the_layers_identities(
+    root: Path, monkeypatch: pytest.MonkeyPatch, walked: list[str]
+) -> None:
+    monkeypatch.setattr(measure, "OVERLAP_MIN_LAYERS", 1)  # the mini root has 11 layer dirs
+    monkeypatch.setattr(threading, "active_count", lambda: 1)
+    inv = inventory.read(str(root))
+    serial = measure.scan(inv, executor="serial")  # fills the cache
+    layer = sorted(layer_dirs(inv))[0]
+    (Path(layer) / "diff" / "new.bin").write_bytes(b"n" * 7000)  # changed: walked again
+    truth = measure.scan(inv, executor="serial", cache=False).measurements.usage
+    assert truth != serial.measurements.usage
+    walked.clear()
+    got = measure.scan(inv, workers=2)
+    assert got.stats.executor == "process"
+    assert got.measurements.usage == truth
+    # This process walked the changed layer dir itself; the walkers (forked: not spied on
+    # here) the rest.
+    assert walked == [layer]
+    assert got.measurements.layer_walks[os.path.basename(layer)] == truth[layer]
+
+
 def test_a_settled_dir_changed_just_before_the_run_is_not_kept(root: Path) -> None:
     inv = inventory.read(str(root))  # made just now: within the 2 s racy window
     measure.scan(inv, executor="serial")
