@@ -32,7 +32,7 @@ from __future__ import annotations
 import os
 import stat
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Generator, Sequence
 from typing import NamedTuple
 
 from inspector.errors import ReaderError
@@ -66,6 +66,9 @@ HINT_MUTABLE = "mutable_entries"
 #: With this many image and init layer dirs or more, nearly all in the cache, the walkers start
 #: on the other trees before the layers' identities are taken (see _scan).
 OVERLAP_MIN_LAYERS = 500
+#: In that case, layer dirs that changed after all are walked by this process when they
+#: held fewer entries than this last time, else by walker processes of their own.
+EARLY_SERIAL_MAX = 20_000
 #: A settled dir (walker.Settled) changed less than this before the scan is not recorded: a
 #: change within its timestamps' granularity would leave its identity as it is.
 SETTLE_NS = 2_000_000_000
@@ -202,6 +205,7 @@ def _scan(
     opened: list[split.Opened] = []
     found = Found()  # settled dirs: what the walks used and learned (walker.Settled)
     reported = done
+    runner: Generator[list[Result], None, None] | None = None
 
     def take(results: list[Result]) -> None:
         nonlocal done, reported
@@ -235,12 +239,23 @@ def _scan(
             hits, misses = _lookup(inv, sc, layers, full, idents)
             walks.update(hits)
             done += len(hits)
-            for i, job, _ in misses:
-                take(_run_batch([(i, job)]))
+            if sum(c for _, _, c in misses) < EARLY_SERIAL_MAX:
+                for i, job, _ in misses:
+                    take(_run_batch([(i, job)]))
+            else:
+                # Many changed (a restored root: new inode numbers): walkers of their own.
+                extra = _forked(_batches(list(misses), nworkers), nworkers)
+                try:
+                    for results in extra:
+                        take(results)
+                finally:
+                    extra.close()
             pending = misses + mutable
         for results in runner:
             take(results)
     finally:
+        if runner is not None:
+            runner.close()  # stops and reaps walker processes still running (an exception)
         for o in opened:
             o.walk.close_all()
     for i, _, _ in pending:

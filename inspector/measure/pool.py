@@ -9,7 +9,7 @@ import selectors
 import signal
 import struct
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Iterator, Sequence
 from typing import Literal, cast
 
 from inspector import frames
@@ -78,7 +78,7 @@ def _choose(executor: Executor, expected: int, workers: int) -> str:
     return "process"
 
 
-def _serial(batches: Sequence[Sequence[Task]]) -> Iterator[list[Result]]:
+def _serial(batches: Sequence[Sequence[Task]]) -> Generator[list[Result], None, None]:
     # One dir at a time, so a caller's progress callback can stop the scan between dirs.
     for b in batches:
         for task in b:
@@ -104,7 +104,7 @@ def _child(tasks: int, out: int, batches: Sequence[Sequence[Task]]) -> None:
         frames.send(out, _run_batch(batches[n]))
 
 
-def _forked(batches: Sequence[Sequence[Task]], workers: int) -> Iterator[list[Result]]:
+def _forked(batches: Sequence[Sequence[Task]], workers: int) -> Generator[list[Result], None, None]:
     """Walk the batches in `workers` forked processes; yield each batch's results.
 
     Plain os.fork and pipes rather than multiprocessing: importing it and starting a Pool
