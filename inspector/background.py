@@ -147,7 +147,10 @@ def _child(w: int, root: str, opts: Options) -> None:
                 send("progress", (stage, done, total))
 
         if opts.sizes:
-            send("measured", pipeline.measure_root(inv, opts, progress))
+            # The app analyses and draws the first report on the other core meanwhile: two
+            # walkers and this process busy at once made that report ~1 s later
+            # (benchmarks/README.md, "Settled metadata dirs").
+            send("measured", pipeline.measure_root(inv, opts, progress, overlap=False))
     except BrokenPipeError:
         return  # the app is gone
     except Exception as e:  # noqa: BLE001 - handed to the app's one error handler

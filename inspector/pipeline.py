@@ -61,12 +61,13 @@ def glance(root: str, options: Options | None = None) -> inventory.Glance:
 
 
 def measure_root(
-    inv: Inventory, options: Options, progress: Progress | None = None
+    inv: Inventory, options: Options, progress: Progress | None = None, *, overlap: bool = True
 ) -> Measurements | None:
-    """Stage 2: walk what needs walking (None when `options.sizes` is off)."""
+    """Stage 2: walk what needs walking (None when `options.sizes` is off). `overlap`: see
+    :func:`inspector.measure.scan`."""
     if not options.sizes:
         return None
-    return measure(inv, progress, full=options.full, cache=options.cache)
+    return measure(inv, progress, full=options.full, cache=options.cache, overlap=overlap)
 
 
 def analyse(inv: Inventory, meas: Measurements | None, options: Options) -> Report:

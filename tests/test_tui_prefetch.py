@@ -16,10 +16,11 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import pytest
 from test_tui import SAMPLE, column, drive, screen_text, until, view
 from textual.pilot import Pilot
 
-from inspector import pipeline
+from inspector import background, pipeline
 from inspector.background import ForkedRun, Frame
 from inspector.inventory import Glance
 from inspector.options import Options
@@ -216,3 +217,22 @@ def test_counts_are_on_screen_until_the_report_comes_and_q_stops_the_reader() ->
     drive(app, script)
     assert time.monotonic() - seen["q"] < 2.0
     assert run.closed
+
+
+def test_the_forked_reader_measures_without_the_warm_cache_overlap(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The app draws the first report meanwhile: the reader must not keep three processes
+    # busy (inspector.measure.scan's overlap); the fake measure stage, inherited by the
+    # forked child, reports how it was called.
+    def fake(inv: object, opts: Options, progress: object = None, **kw: object) -> None:
+        raise RuntimeError(f"measure_root called with {sorted(kw.items())}")
+
+    monkeypatch.setattr(pipeline, "measure_root", fake)
+    run = background.start(str(SAMPLE), Options())
+    assert run is not None
+    try:
+        errors = [p for kind, p in run.frames() if kind == "error"]
+    finally:
+        run.close()
+    assert [str(e) for e in errors] == ["measure_root called with [('overlap', False)]"]

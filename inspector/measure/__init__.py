@@ -136,17 +136,20 @@ def scan(
     cache: bool | SizeCache = True,
     workers: int | None = None,
     executor: Executor = "auto",
+    overlap: bool = True,
 ) -> ScanResult:
     """Measure the root of `inv` (see the module doc for the modes), with statistics.
 
     `cache`: True for the user's cache dir (CacheRefused if it is inside the root), False for
-    none (``--no-cache``: nothing read, nothing written), or a SizeCache to use.
+    none (``--no-cache``: nothing read, nothing written), or a SizeCache to use. `overlap`:
+    with a warm cache, walk while the layers' identities are taken (three busy processes;
+    False when another process needs a core meanwhile, as the TUI drawing its first report).
     Every tree is reached beneath the root (see inspector.readers.fs.anchored).
     """
     # The root as given first: a tree outside the reported root (the root as given, when a
     # userns-remap root in it is reported) is measured beneath it too.
     with fs.anchored(inv.root.given), fs.anchored(inv.root.path), ctrd_anchored(inv):
-        return _scan(inv, progress, full, cache, workers, executor)
+        return _scan(inv, progress, full, cache, workers, executor, overlap)
 
 
 def _scan(
@@ -156,6 +159,7 @@ def _scan(
     cache: bool | SizeCache,
     workers: int | None,
     executor: Executor,
+    overlap: bool = True,
 ) -> ScanResult:
     started = time.perf_counter()
     sc = _open_cache(inv.root.path, cache)
@@ -181,7 +185,8 @@ def _scan(
     # takes the layers' identities meanwhile, then walks the few that changed itself.
     unknown = sum(1 for _, job in layers if job.layer not in sc.entries)
     early = (
-        not full
+        overlap
+        and not full
         and len(layers) >= OVERLAP_MIN_LAYERS
         and unknown * 20 <= len(layers)
         and bool(mutable)
@@ -441,9 +446,10 @@ def measure(
     *,
     full: bool = False,
     cache: bool | SizeCache = True,
+    overlap: bool = True,
 ) -> Measurements:
     """Walk what needs walking (see the module doc); the inventory is not changed."""
-    return scan(inv, progress, full=full, cache=cache).measurements
+    return scan(inv, progress, full=full, cache=cache, overlap=overlap).measurements
 
 
 __all__ = ["Executor", "Measurements", "Progress", "ScanResult", "ScanStats", "measure", "scan"]
