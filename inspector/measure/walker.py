@@ -57,8 +57,8 @@ class Settled(NamedTuple):
     Only dirs that hold no subdir and whose writer replaces files rather than editing them
     (Docker's image metadata: every file there is written to a temp name and renamed, or in a
     dir renamed into place), so that any change to what they hold changes the dir's mtime
-    or ctime. A file edited in place there (Docker never does) is not seen until
-    ``--no-cache`` (as with the size cache's layers).
+    or ctime. A file edited in place there, or given a hard link from elsewhere (Docker does
+    neither), is not seen until ``--no-cache`` or ``--full`` (as with the size cache's layers).
     """
 
     parents: frozenset[str]
