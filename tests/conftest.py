@@ -20,6 +20,7 @@ sample export is taken from a daemon that holds only the sample scenario.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import traceback
 from collections.abc import Iterator
@@ -63,21 +64,36 @@ def _require_root() -> None:
         )
 
 
+@contextlib.contextmanager
+def _environ(**values: str | None) -> Iterator[None]:
+    """Set (None: unset) environment variables for the session, restored after."""
+    saved = {k: os.environ.get(k) for k in values}
+    for k, v in values.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _bytecode_for_subprocesses(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     """The interpreters tests start (``python -m inspector``, fresh-import checks) run from
     compiled bytecode, as an installed tool does, kept in this run's temp dir (never in the
     checkout). With PYTHONDONTWRITEBYTECODE set (as on these machines), each of them compiled
     ~120 modules again: ~0.2 s per start, hundreds of starts per run."""
-    saved = {k: os.environ.get(k) for k in ("PYTHONDONTWRITEBYTECODE", "PYTHONPYCACHEPREFIX")}
-    os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
-    os.environ["PYTHONPYCACHEPREFIX"] = str(tmp_path_factory.mktemp("pycache"))
-    yield
-    for k, v in saved.items():
-        if v is None:
-            os.environ.pop(k, None)
-        else:
-            os.environ[k] = v
+    with _environ(
+        PYTHONDONTWRITEBYTECODE=None,
+        PYTHONPYCACHEPREFIX=str(tmp_path_factory.mktemp("pycache")),
+    ):
+        yield
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -87,15 +103,8 @@ def _private_user_dirs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Non
     Subprocesses inherit the environment, so CLI runs see the same private dirs.
     """
     base = tmp_path_factory.mktemp("xdg")
-    saved = {k: os.environ.get(k) for k in ("XDG_CACHE_HOME", "XDG_STATE_HOME")}
-    os.environ["XDG_CACHE_HOME"] = str(base / "cache")
-    os.environ["XDG_STATE_HOME"] = str(base / "state")
-    yield
-    for k, v in saved.items():
-        if v is None:
-            os.environ.pop(k, None)
-        else:
-            os.environ[k] = v
+    with _environ(XDG_CACHE_HOME=str(base / "cache"), XDG_STATE_HOME=str(base / "state")):
+        yield
 
 
 @pytest.fixture(scope="session")

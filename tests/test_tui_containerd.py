@@ -11,14 +11,13 @@ content store beside the snapshots on the Overview. Sizes are filesystem-neutral
 from __future__ import annotations
 
 import asyncio
-import io
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
 from dockerlab import copy_tree
-from rich.console import Console
+from test_tui import column, screen_text
 from textual.pilot import Pilot
 
 from inspector.analysis.results import Report
@@ -57,19 +56,6 @@ def drive(
             await script(pilot)
 
     asyncio.run(main())
-
-
-def screen_text(app: InspectorApp) -> str:
-    w, h = app.size
-    console = Console(width=w, height=h, file=io.StringIO(), record=True, color_system=None)
-    console.print(
-        app.screen._compositor.render_update(full=True, screen_stack=app._background_screens)
-    )
-    return console.export_text()
-
-
-def column(rt: ReportTable, index: int) -> list[str]:
-    return [r.cells[index].plain for r in rt.shown]
 
 
 def test_overview_shows_the_store_and_its_double_storage(report: Report) -> None:

@@ -9,18 +9,17 @@ filtered on the model; and only the rows on screen have their cells built.
 
 from __future__ import annotations
 
-import io
 import sys
 from pathlib import Path
 
 import pytest
-from rich.console import Console
+from test_tui import screen_text
 from textual.pilot import Pilot
 
 from inspector import pipeline
 from inspector.analysis.results import Report
 from inspector.options import Options
-from inspector.tui.app import InspectorApp, make_app
+from inspector.tui.app import make_app
 from inspector.tui.rows import Column, make_row
 from inspector.tui.safe import Inert, t
 from inspector.tui.widgets.report_table import ReportTable, column_widths
@@ -68,15 +67,6 @@ def big_report(tmp_path_factory: pytest.TempPathFactory) -> Report:
     made = make_root(str(root), layers=LAYERS, images=LAYERS // 10, containers=LAYERS // 5)
     assert made.layers == LAYERS
     return pipeline.run(str(root), Options(sizes=False))
-
-
-def screen_text(app: InspectorApp) -> str:
-    w, h = app.size
-    console = Console(width=w, height=h, file=io.StringIO(), record=True, color_system=None)
-    console.print(
-        app.screen._compositor.render_update(full=True, screen_stack=app._background_screens)
-    )
-    return console.export_text()
 
 
 def built(rt: ReportTable) -> int:
